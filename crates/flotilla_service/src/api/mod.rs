@@ -1,0 +1,247 @@
+//! The REST API (v1): routing, shared state, extractors and the list envelope.
+
+pub mod health;
+pub mod operations;
+pub mod workspaces;
+
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, FromRequest, Request};
+use axum::http::StatusCode;
+use axum::routing::{get, post, put};
+use axum::Router;
+use flotilla_vault::Vault;
+use metrics_exporter_prometheus::PrometheusHandle;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+
+use crate::config::{Config, ProcessRole};
+use crate::error::ApiError;
+use crate::store::Store;
+
+/// State shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    /// Service tables.
+    pub store: Store,
+    /// Credentials.
+    pub vault: Vault,
+    /// Configuration.
+    pub config: Arc<Config>,
+    /// Shared HTTP connection pool for calls to Instantly.
+    pub http: reqwest::Client,
+    /// Wakes this process's engine when an operation is created.
+    pub notify: Arc<Notify>,
+    /// Prometheus recorder handle, when metrics are installed.
+    pub metrics: Option<PrometheusHandle>,
+}
+
+/// Builds the router for `state`. An engine-only process serves only health and metrics.
+pub fn router(state: AppState) -> Router {
+    let ops = Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .route("/openapi.json", get(health::openapi));
+    let v1 = Router::new()
+        .route("/v1/workspaces", post(workspaces::register).get(workspaces::list))
+        .route(
+            "/v1/workspaces/{id}",
+            get(workspaces::get_one).patch(workspaces::patch).delete(workspaces::delete),
+        )
+        .route("/v1/workspaces/{id}/credential", put(workspaces::put_credential))
+        .route("/v1/operations", post(operations::create).get(operations::list))
+        .route("/v1/operations/{id}", get(operations::get_one))
+        .route("/v1/operations/{id}/targets", get(operations::targets))
+        .route("/v1/operations/{id}/events", get(operations::events))
+        .route("/v1/operations/{id}/cancel", post(operations::cancel))
+        .route("/v1/operations/{id}/retry", post(operations::retry));
+    let app = if state.config.role == ProcessRole::Engine { ops } else { ops.merge(v1) };
+    app.fallback(|| async { ApiError::not_found("route") })
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .layer(TraceLayer::new_for_http())
+        .layer(SetSensitiveRequestHeadersLayer::new([axum::http::header::AUTHORIZATION]))
+        .with_state(state)
+}
+
+/// The OpenAPI document of the whole v1 API.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Flotilla", description = "Govern many Instantly.ai client workspaces at once."),
+    paths(
+        workspaces::register, workspaces::list, workspaces::get_one, workspaces::patch,
+        workspaces::delete, workspaces::put_credential,
+        operations::create, operations::list, operations::get_one, operations::targets,
+        operations::events, operations::cancel, operations::retry,
+        health::healthz, health::readyz,
+    ),
+    components(schemas(ErrorBody, ErrorDetail)),
+    modifiers(&BearerAuth),
+    security(("bearer" = []))
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The error envelope.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// One error.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable snake_case code naming the problem.
+    pub code: String,
+    /// Human-readable message.
+    pub message: String,
+    /// Structured details.
+    #[schema(value_type = Option<Object>)]
+    pub details: Option<serde_json::Value>,
+}
+
+/// Every list answers `{"items": [...], "next_cursor": "..." | null}`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Page<T> {
+    /// This page.
+    pub items: Vec<T>,
+    /// Pass as `cursor` to get the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// `limit` and `cursor` query parameters shared by every list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct PageParams {
+    /// Page size, 1..=500 (default 100).
+    pub limit: Option<i64>,
+    /// Cursor from the previous page's `next_cursor`.
+    pub cursor: Option<String>,
+}
+
+impl PageParams {
+    /// The validated page size.
+    pub fn limit(&self) -> Result<usize, ApiError> {
+        match self.limit {
+            None => Ok(100),
+            Some(n) if (1..=500).contains(&n) => Ok(n as usize),
+            Some(n) => Err(ApiError::bad_request("invalid_limit", format!("limit must be 1..=500, got {n}"))),
+        }
+    }
+}
+
+/// Parses a path id as a UUID with its own error code.
+pub fn parse_id(raw: &str, what: &str) -> Result<uuid::Uuid, ApiError> {
+    uuid::Uuid::parse_str(raw).map_err(|_| {
+        ApiError::bad_request("invalid_id", format!("{what} id must be a UUID"))
+    })
+}
+
+/// A JSON body whose rejections use the error envelope with specific codes.
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> ApiError {
+    match rejection {
+        JsonRejection::JsonDataError(e) => {
+            let text = e.body_text();
+            let code = if text.contains("unknown field") {
+                "unknown_field"
+            } else if text.contains("UUID") {
+                "invalid_id"
+            } else if text.contains("missing field") {
+                "missing_field"
+            } else {
+                "invalid_field"
+            };
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, text)
+        }
+        JsonRejection::JsonSyntaxError(e) => ApiError::bad_request("malformed_json", e.body_text()),
+        JsonRejection::MissingJsonContentType(_) => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as application/json",
+        ),
+        JsonRejection::BytesRejection(e) => {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "the request body is over the limit")
+            } else {
+                ApiError::bad_request("unreadable_body", e.body_text())
+            }
+        }
+        other => ApiError::bad_request("invalid_body", other.body_text()),
+    }
+}
+
+/// Validates a workspace or operator name: 1..=200 characters, no control characters.
+pub fn validate_name(name: &str, field: &'static str) -> Result<String, ApiError> {
+    let trimmed = name.trim();
+    if trimmed.is_empty() || trimmed.chars().count() > 200 || trimmed.chars().any(char::is_control) {
+        return Err(ApiError::unprocessable(
+            "invalid_name",
+            format!("{field} must be 1 to 200 characters without control characters"),
+        )
+        .with_details(serde_json::json!({ "field": field })));
+    }
+    Ok(trimmed.to_string())
+}
+
+/// Validates labels: each 1..=64 of `[A-Za-z0-9_.:-]`, at most 50; de-duplicated and sorted.
+pub fn validate_labels(labels: &[String], field: &'static str) -> Result<Vec<String>, ApiError> {
+    if labels.len() > 50 {
+        return Err(ApiError::unprocessable("too_many_labels", format!("{field}: at most 50 labels")));
+    }
+    let mut out = Vec::with_capacity(labels.len());
+    for label in labels {
+        let ok = !label.is_empty()
+            && label.len() <= 64
+            && label.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-'));
+        if !ok {
+            return Err(ApiError::unprocessable(
+                "invalid_label",
+                format!("{field}: {label:?} is not a label (1-64 of A-Z a-z 0-9 _ . : -)"),
+            )
+            .with_details(serde_json::json!({ "field": field })));
+        }
+        out.push(label.clone());
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// Milliseconds to RFC 3339.
+pub fn ts(ms: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}

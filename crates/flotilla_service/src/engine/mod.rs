@@ -1,0 +1,520 @@
+//! The fan-out engine: claims targets under leases, runs each through its kind (read, diff,
+//! write, verify), records the result, retries transient failures with backoff, and applies the
+//! failure tolerance. Any number of engine processes may share one Postgres database.
+
+pub mod kinds;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use flotilla_instantly::{Client, ClientConfig, Pacer, Pacing, RateLimits};
+use flotilla_vault::Vault;
+use rand::Rng;
+use serde::Serialize;
+use serde_json::{Value, json};
+use tokio::sync::{Notify, Semaphore};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::config::Config;
+use crate::store::{Claim, Finish, OperationRow, Store, WorkspaceRow, now_ms, state};
+
+/// One per-item change a target made (or, in a dry run, would make).
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct Change {
+    /// The item: an email, a key name, a tag label, a campaign id…
+    pub item: String,
+    /// What happened: `invited`, `already_member`, `would_invite`, `failed`, …
+    pub action: String,
+    /// More detail, e.g. the role or Instantly's refusal message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl Change {
+    /// A change without detail.
+    pub fn new(item: impl Into<String>, action: impl Into<String>) -> Change {
+        Change { item: item.into(), action: action.into(), detail: None }
+    }
+
+    /// Adds detail.
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Change {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    /// The dry-run form: `invited` → `would_invite`.
+    pub fn planned(mut self) -> Change {
+        self.action = format!("would_{}", planned_verb(&self.action));
+        self
+    }
+
+    /// This item failed with `err`.
+    pub fn failed(mut self, err: &TargetError) -> Change {
+        self.detail = Some(format!("{}: {}", err.code, err.message));
+        self.action = "failed".into();
+        self
+    }
+}
+
+/// The verb a dry run records for an action: `invited` → `invite` (so `would_invite`).
+fn planned_verb(action: &str) -> String {
+    let verb = match action {
+        "invited" => "invite",
+        "role_changed" => "change_role",
+        "removed" => "remove",
+        "created" => "create",
+        "revoked" => "revoke",
+        "assigned" => "assign",
+        "unassigned" => "unassign",
+        "paused" => "pause",
+        "activated" => "activate",
+        "rotated" => "rotate",
+        "synced" => "sync",
+        other => other,
+    };
+    verb.to_string()
+}
+
+/// A target's successful result.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// Per-item changes.
+    pub changes: Vec<Change>,
+    /// `applied`, `no_changes`, `dry_run`.
+    pub code: &'static str,
+    /// `succeeded` or `skipped`.
+    pub state: &'static str,
+}
+
+impl Outcome {
+    /// A succeeded outcome.
+    pub fn new(changes: Vec<Change>, code: &'static str) -> Outcome {
+        Outcome { changes, code, state: state::SUCCEEDED }
+    }
+
+    fn summary(&self) -> String {
+        let mut counts: Vec<(String, usize)> = Vec::new();
+        for c in &self.changes {
+            match counts.iter_mut().find(|(a, _)| *a == c.action) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((c.action.clone(), 1)),
+            }
+        }
+        if counts.is_empty() {
+            return "nothing to do".into();
+        }
+        counts.iter().map(|(a, n)| format!("{a}: {n}")).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// Why a target attempt did not succeed.
+#[derive(Debug, Clone)]
+pub struct TargetError {
+    /// Stable code, e.g. `instantly_forbidden`.
+    pub code: String,
+    /// Human message (for a 403: the scope needed).
+    pub message: String,
+    /// Worth another attempt later.
+    pub transient: bool,
+    /// Concerns the whole workspace (a bad credential), not one item.
+    pub whole_target: bool,
+    /// Changes made before the error.
+    pub changes: Vec<Change>,
+}
+
+impl TargetError {
+    /// A permanent error.
+    pub fn permanent(code: impl Into<String>, message: impl Into<String>) -> TargetError {
+        TargetError { code: code.into(), message: message.into(), transient: false, whole_target: false, changes: Vec::new() }
+    }
+
+    /// A transient error.
+    pub fn transient(code: impl Into<String>, message: impl Into<String>) -> TargetError {
+        TargetError { transient: true, ..TargetError::permanent(code, message) }
+    }
+
+    /// Attaches the changes made so far.
+    pub fn with_changes(mut self, changes: Vec<Change>) -> TargetError {
+        self.changes = changes;
+        self
+    }
+}
+
+impl From<flotilla_instantly::Error> for TargetError {
+    fn from(err: flotilla_instantly::Error) -> TargetError {
+        use flotilla_instantly::ErrorKind as K;
+        let instantly = err.message();
+        let (code, whole, transient) = match err.kind() {
+            K::Unauthorized => ("instantly_unauthorized", true, false),
+            K::Forbidden => ("instantly_forbidden", true, false),
+            K::PaymentRequired => ("instantly_payment_required", true, false),
+            K::NotFound => ("instantly_not_found", false, false),
+            K::InvalidRequest => ("instantly_invalid_request", false, false),
+            K::Conflict => ("instantly_conflict", false, false),
+            K::RateLimited => ("instantly_rate_limited", true, true),
+            K::Server => ("instantly_server_error", true, true),
+            K::Transport | K::Timeout => ("instantly_unreachable", true, true),
+            K::Decode => ("instantly_bad_response", true, true),
+        };
+        let message = match err.required_scope() {
+            Some(scope) => format!("the stored API key lacks the scope {scope} needed by {}", err.endpoint()),
+            None => format!("{} answered: {instantly}", err.endpoint()),
+        };
+        TargetError { code: code.into(), message, transient, whole_target: whole, changes: Vec::new() }
+    }
+}
+
+/// Everything a kind needs to act on one workspace.
+pub struct TargetCtx {
+    /// Client bound to the workspace's credential, paced per workspace.
+    pub client: Client,
+    /// The workspace.
+    pub workspace: WorkspaceRow,
+    /// The operation.
+    pub operation: Arc<OperationRow>,
+    /// Concurrent writes allowed inside this target.
+    pub item_concurrency: usize,
+    /// The vault (for kinds that store keys).
+    pub vault: Vault,
+    /// The store (for checkpoints).
+    pub store: Store,
+    /// The claim this attempt runs under.
+    pub claim: Claim,
+    /// Progress saved by an earlier attempt.
+    pub checkpoint: Option<Value>,
+}
+
+/// The engine of one process.
+pub struct Engine {
+    store: Store,
+    vault: Vault,
+    config: Arc<Config>,
+    http: reqwest::Client,
+    pacer: Pacer,
+    owner: String,
+    notify: Arc<Notify>,
+    operations: Mutex<HashMap<Uuid, Arc<OperationRow>>>,
+}
+
+impl Engine {
+    /// Builds an engine; `notify` wakes it when this process creates an operation.
+    pub fn new(store: Store, vault: Vault, config: Arc<Config>, http: reqwest::Client, notify: Arc<Notify>) -> Engine {
+        let pacer = Pacer::new(RateLimits {
+            per_second: config.pace_per_second,
+            per_minute: config.pace_per_minute,
+            burst: config.pace_burst,
+        });
+        let owner = config.replica_id();
+        Engine { store, vault, config, http, pacer, owner, notify, operations: Mutex::new(HashMap::new()) }
+    }
+
+    /// This engine's lease-owner id.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// Runs until `shutdown` fires; then stops claiming, lets in-flight targets finish within the
+    /// configured grace, and gives back (releases) the leases of those that did not.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let permits = Arc::new(Semaphore::new(self.config.max_in_flight.max(1)));
+        let hard_stop = CancellationToken::new();
+        let mut tasks = JoinSet::new();
+        let lease_ms = self.config.lease().as_millis() as i64;
+        tracing::info!(replica = %self.owner, "engine started");
+        while !shutdown.is_cancelled() {
+            while tasks.try_join_next().is_some() {}
+            let free = permits.available_permits();
+            let mut claimed = 0;
+            if free > 0 {
+                match self.store.claim(&self.owner, free, lease_ms, self.config.target_attempts as i64).await {
+                    Ok((claims, exhausted_ops)) => {
+                        claimed = claims.len();
+                        for op in exhausted_ops {
+                            metrics::counter!("flotilla_lease_reclaims_total").increment(1);
+                            let _ = self.store.finalize_if_done(op).await;
+                        }
+                        for claim in claims {
+                            if claim.attempt > 1 {
+                                metrics::counter!("flotilla_target_attempts_total", "kind" => "retry").increment(1);
+                            }
+                            let permit = permits.clone().acquire_owned().await.expect("semaphore open");
+                            let engine = self.clone();
+                            let stop = hard_stop.clone();
+                            tasks.spawn(async move {
+                                engine.run_claim(claim, stop).await;
+                                drop(permit);
+                            });
+                        }
+                    }
+                    Err(err) => tracing::warn!(error = %err, "claiming targets failed; will retry"),
+                }
+            }
+            if claimed > 0 && claimed == free {
+                // Saturated: look again as soon as a slot frees up.
+                tokio::select! {
+                    _ = tasks.join_next() => {}
+                    _ = shutdown.cancelled() => {}
+                }
+                continue;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(self.config.poll_ms)) => {}
+                _ = self.notify.notified() => {}
+                _ = shutdown.cancelled() => {}
+            }
+        }
+        tracing::info!(in_flight = tasks.len(), "engine stopping: no new claims");
+        let grace = Duration::from_secs(self.config.shutdown_grace_seconds);
+        let drained = tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
+        if drained.is_err() {
+            hard_stop.cancel();
+            while tasks.join_next().await.is_some() {}
+        }
+        tracing::info!("engine stopped");
+    }
+
+    async fn operation(&self, id: Uuid) -> Result<Option<Arc<OperationRow>>, sqlx::Error> {
+        if let Some(op) = self.operations.lock().expect("lock").get(&id) {
+            return Ok(Some(op.clone()));
+        }
+        let Some(op) = self.store.operation(id).await? else { return Ok(None) };
+        let op = Arc::new(op);
+        let mut cache = self.operations.lock().expect("lock");
+        if cache.len() > 1024 {
+            cache.clear();
+        }
+        cache.insert(id, op.clone());
+        Ok(Some(op))
+    }
+
+    async fn run_claim(self: Arc<Self>, claim: Claim, hard_stop: CancellationToken) {
+        let started = std::time::Instant::now();
+        let lost = CancellationToken::new();
+        let heartbeat = {
+            let store = self.store.clone();
+            let claim = claim.clone();
+            let lost = lost.clone();
+            let lease = self.config.lease();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(lease / 3);
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    match store.heartbeat(&claim, lease.as_millis() as i64).await {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            tracing::warn!(operation.id = %claim.operation_id, workspace.id = %claim.workspace_id, "lease lost");
+                            lost.cancel();
+                            return;
+                        }
+                        Err(err) => tracing::warn!(error = %err, "heartbeat failed"),
+                    }
+                }
+            })
+        };
+        let result = tokio::select! {
+            r = self.execute(&claim) => Some(r),
+            _ = lost.cancelled() => None,
+            _ = hard_stop.cancelled() => {
+                if let Err(err) = self.store.release(&claim).await {
+                    tracing::warn!(error = %err, "releasing a lease at shutdown failed; it will expire");
+                }
+                heartbeat.abort();
+                return;
+            }
+        };
+        heartbeat.abort();
+        let Some(result) = result else { return };
+        if let Err(err) = self.record(&claim, result).await {
+            tracing::error!(error = %err, operation.id = %claim.operation_id, workspace.id = %claim.workspace_id,
+                "recording a target result failed; its lease will expire and it will run again");
+        }
+        metrics::histogram!("flotilla_target_seconds").record(started.elapsed().as_secs_f64());
+    }
+
+    async fn execute(&self, claim: &Claim) -> Result<Outcome, TargetError> {
+        let internal = |e: sqlx::Error| TargetError::transient("database_error", e.to_string());
+        let Some(op) = self.operation(claim.operation_id).await.map_err(internal)? else {
+            return Err(TargetError::permanent("operation_missing", "the operation no longer exists"));
+        };
+        let Some(runner) = kinds::runner(&op.kind) else {
+            return Err(TargetError::permanent("unknown_kind", format!("this build does not know {}", op.kind)));
+        };
+        let Some(workspace) = self.store.workspace(claim.workspace_id, None).await.map_err(internal)? else {
+            return Ok(Outcome {
+                changes: Vec::new(),
+                code: "workspace_removed",
+                state: state::SKIPPED,
+            });
+        };
+        let client = self.client_for(&workspace).await?;
+        let checkpoint = self
+            .store
+            .target(claim.operation_id, claim.workspace_id)
+            .await
+            .map_err(internal)?
+            .and_then(|t| t.checkpoint);
+        let ctx = TargetCtx {
+            client,
+            workspace,
+            operation: op.clone(),
+            item_concurrency: self.config.item_concurrency,
+            vault: self.vault.clone(),
+            store: self.store.clone(),
+            claim: claim.clone(),
+            checkpoint,
+        };
+        runner.run(&ctx, &op.params, op.dry_run).await
+    }
+
+    /// A client acting on `workspace` with its stored credential, paced on its Instantly
+    /// workspace and, for delegated workspaces, also on the admin credential.
+    pub async fn client_for(&self, workspace: &WorkspaceRow) -> Result<Client, TargetError> {
+        let credential = self.vault.access_credential(workspace.id).await.map_err(|e| match e {
+            flotilla_vault::VaultError::NotFound { .. } => {
+                TargetError::permanent("no_credential", "no credential is stored for this workspace")
+            }
+            other => TargetError::permanent("credential_unavailable", other.to_string()),
+        })?;
+        let mut keys = vec![format!("ws:{}", workspace.instantly_workspace_id)];
+        if credential.as_workspace.is_some() && self.config.pace_admin_credential {
+            if let Some(admin) = credential.admin_workspace_id {
+                keys.push(format!("admin:{admin}"));
+            }
+        }
+        let mut config = ClientConfig::new(self.config.instantly_base_url.clone(), credential.secret);
+        config.as_workspace = credential.as_workspace;
+        config.user_agent = format!("flotilla/{} ({})", env!("CARGO_PKG_VERSION"), self.owner);
+        config.pacing = Some(Pacing { pacer: self.pacer.clone(), keys });
+        Client::with_http(config, self.http.clone())
+            .map_err(|e| TargetError::permanent("client_error", e.to_string()))
+    }
+
+    async fn record(&self, claim: &Claim, result: Result<Outcome, TargetError>) -> Result<(), sqlx::Error> {
+        let op_id = claim.operation_id;
+        match result {
+            Ok(outcome) => {
+                let finish = Finish {
+                    state: outcome.state,
+                    code: outcome.code.to_string(),
+                    message: outcome.summary(),
+                    changes: json!(outcome.changes),
+                };
+                self.store.finish(claim, &finish).await?;
+                metrics::counter!("flotilla_targets_finished_total", "state" => outcome.state).increment(1);
+            }
+            Err(err) if err.transient && claim.attempt < self.config.target_attempts as i64 => {
+                let delay = backoff(claim.attempt as u32, self.config.retry_base_ms, self.config.retry_max_ms);
+                tracing::info!(operation.id = %op_id, workspace.id = %claim.workspace_id, code = %err.code,
+                    attempt = claim.attempt, delay_ms = delay, "target will retry");
+                let message = format!("attempt {} failed ({}); retrying", claim.attempt, err.message);
+                self.store.reschedule(claim, now_ms() + delay as i64, &err.code, &message).await?;
+                metrics::counter!("flotilla_target_retries_total", "code" => err.code.clone()).increment(1);
+            }
+            Err(err) => {
+                let message = if err.transient {
+                    format!("gave up after {} attempts: {}", claim.attempt, err.message)
+                } else {
+                    err.message.clone()
+                };
+                let code = if err.transient { "attempts_exhausted".to_string() } else { err.code.clone() };
+                tracing::warn!(operation.id = %op_id, workspace.id = %claim.workspace_id, code = %code, "target failed");
+                let finish = Finish { state: state::FAILED, code, message, changes: json!(err.changes) };
+                if self.store.finish(claim, &finish).await? {
+                    metrics::counter!("flotilla_targets_finished_total", "state" => "failed").increment(1);
+                    self.check_tolerance(op_id).await?;
+                }
+            }
+        }
+        self.store.finalize_if_done(op_id).await
+    }
+
+    async fn check_tolerance(&self, op_id: Uuid) -> Result<(), sqlx::Error> {
+        let Some(op) = self.operation(op_id).await? else { return Ok(()) };
+        let Some(tolerance) = op.failure_tolerance.as_ref().and_then(Tolerance::from_json) else {
+            return Ok(());
+        };
+        let failed = self.store.failed_count(op_id).await?;
+        if failed > tolerance.allowed(op.total) {
+            tracing::warn!(operation.id = %op_id, failed, "failure tolerance exceeded; cancelling the rest");
+            self.store.cancel_operation(op_id, "failure_tolerance").await?;
+        }
+        Ok(())
+    }
+}
+
+/// Full-jitter exponential backoff for target retries, in milliseconds.
+pub fn backoff(attempt: u32, base_ms: u64, max_ms: u64) -> u64 {
+    let cap = base_ms.saturating_mul(1u64 << attempt.saturating_sub(1).min(20)).min(max_ms).max(1);
+    rand::thread_rng().gen_range(cap / 2..=cap)
+}
+
+/// A failure tolerance: a count of failed targets, or a percentage of all targets.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Tolerance {
+    /// At most this many failed targets.
+    Count(i64),
+    /// At most this percentage of the targets.
+    Percent(f64),
+}
+
+impl Tolerance {
+    /// Parses `3` or `"10%"` (or `"3"`).
+    pub fn from_json(value: &Value) -> Option<Tolerance> {
+        match value {
+            Value::Number(n) => n.as_i64().filter(|n| *n >= 0).map(Tolerance::Count),
+            Value::String(s) => match s.strip_suffix('%') {
+                Some(p) => p.trim().parse::<f64>().ok().filter(|p| (0.0..=100.0).contains(p)).map(Tolerance::Percent),
+                None => s.trim().parse::<i64>().ok().filter(|n| *n >= 0).map(Tolerance::Count),
+            },
+            _ => None,
+        }
+    }
+
+    /// Failed targets allowed out of `total`.
+    pub fn allowed(&self, total: i64) -> i64 {
+        match self {
+            Tolerance::Count(n) => *n,
+            Tolerance::Percent(p) => ((total as f64) * p / 100.0).floor() as i64,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tolerance_parses_counts_and_percentages() {
+        assert_eq!(Tolerance::from_json(&json!(3)), Some(Tolerance::Count(3)));
+        assert_eq!(Tolerance::from_json(&json!("10%")), Some(Tolerance::Percent(10.0)));
+        assert_eq!(Tolerance::from_json(&json!("2")), Some(Tolerance::Count(2)));
+        assert_eq!(Tolerance::from_json(&json!(-1)), None);
+        assert_eq!(Tolerance::from_json(&json!("150%")), None);
+        assert_eq!(Tolerance::from_json(&json!(true)), None);
+        assert_eq!(Tolerance::Percent(10.0).allowed(55), 5);
+        assert_eq!(Tolerance::Count(0).allowed(55), 0);
+    }
+
+    #[test]
+    fn backoff_is_capped_and_grows() {
+        for attempt in 1..30 {
+            let d = backoff(attempt, 1000, 60_000);
+            assert!(d <= 60_000);
+        }
+        assert!(backoff(1, 1000, 60_000) <= 1000);
+    }
+
+    #[test]
+    fn planned_verbs_read_naturally() {
+        assert_eq!(Change::new("a", "invited").planned().action, "would_invite");
+        assert_eq!(Change::new("a", "removed").planned().action, "would_remove");
+        assert_eq!(Change::new("a", "role_changed").planned().action, "would_change_role");
+        assert_eq!(Change::new("a", "paused").planned().action, "would_pause");
+        assert_eq!(Change::new("a", "created").planned().action, "would_create");
+        assert_eq!(Change::new("a", "assigned").planned().action, "would_assign");
+    }
+}

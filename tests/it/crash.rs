@@ -1,0 +1,140 @@
+//! The real `flotilla serve` binary killed with SIGKILL mid-operation, restarted, finishes the
+//! operation with every change made exactly once.
+
+use std::collections::BTreeMap;
+use std::process::Stdio;
+use std::time::Duration;
+
+use flotilla_instantly_sim::{SimConfig, Simulator};
+use flotilla_vault::testing::TestDb;
+use reqwest::StatusCode;
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+use tokio::process::{Child, Command};
+
+use crate::both;
+use crate::support::*;
+
+/// A `flotilla serve` child process.
+pub struct Serve {
+    pub child: Child,
+    pub url: String,
+}
+
+/// Starts `flotilla serve` on a free port and waits until it is ready.
+pub async fn spawn_serve(db_url: &str, sim: &Simulator, keys: &str, data_dir: &std::path::Path, extra: &[(&str, &str)]) -> Serve {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+        l.local_addr().expect("addr").port()
+    };
+    let url = format!("http://127.0.0.1:{port}");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_flotilla"));
+    cmd.arg("serve")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("FLOTILLA_DATABASE_URL", db_url)
+        .env("FLOTILLA_LISTEN", format!("127.0.0.1:{port}"))
+        .env("FLOTILLA_INSTANTLY_BASE_URL", sim.base_url())
+        .env("FLOTILLA_VAULT_KEYS", keys)
+        .env("FLOTILLA_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("FLOTILLA_DATA_DIR", data_dir)
+        .env("FLOTILLA_LOG", std::env::var("TEST_LOG").unwrap_or_else(|_| "error".into()))
+        .env("FLOTILLA_POLL_MS", "25")
+        .env("FLOTILLA_LEASE_SECONDS", "3")
+        .env("FLOTILLA_RETRY_BASE_MS", "50")
+        .env("FLOTILLA_RETRY_MAX_MS", "400")
+        .stdout(Stdio::null())
+        .stderr(if std::env::var("TEST_LOG").is_ok() { Stdio::inherit() } else { Stdio::null() })
+        .kill_on_drop(true);
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().expect("spawn flotilla serve");
+    let http = reqwest::Client::new();
+    for _ in 0..400 {
+        if let Ok(r) = http.get(format!("{url}/readyz")).send().await
+            && r.status() == StatusCode::OK
+        {
+            return Serve { child, url };
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("flotilla serve did not become ready");
+}
+
+pub async fn api(http: &reqwest::Client, url: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+    let mut req = http.request(method, format!("{url}{path}")).bearer_auth(ADMIN_TOKEN);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.expect("request");
+    let status = resp.status();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// Successful invites per (workspace, email) in the simulator's request log.
+pub fn invites_per_email(sim: &Simulator) -> BTreeMap<(String, String), usize> {
+    let mut out = BTreeMap::new();
+    for r in sim.request_log() {
+        if r.method == "POST" && r.path == "/api/v2/workspace-members" && r.status == 200 {
+            let email = r.body.as_ref().and_then(|b| b["email"].as_str()).unwrap_or_default().to_string();
+            *out.entry((r.workspace_id.clone().unwrap_or_default(), email)).or_default() += 1;
+        }
+    }
+    out
+}
+
+both!(sigkill_mid_operation_then_restart_finishes_exactly_once, |backend| {
+    flotilla_vault::testing::init_test_logging();
+    let sim = Simulator::spawn(SimConfig { latency: Duration::from_millis(20), ..SimConfig::default() }).await.unwrap();
+    let test_db = TestDb::new(backend).await;
+    let url = db_url(&test_db);
+    let keys = test_keys();
+    let data = tempfile::tempdir().unwrap();
+    let http = reqwest::Client::new();
+    let mut first = spawn_serve(&url, &sim, keys.expose_secret(), data.path(), &[("FLOTILLA_MAX_IN_FLIGHT", "8")]).await;
+
+    let mut sim_ids = Vec::new();
+    for i in 0..200 {
+        let ws = sim.create_workspace(&format!("client-{i}"));
+        let key = sim.create_key(&ws, "flotilla", &["all:all"]);
+        let (status, body) = api(&http, &first.url, reqwest::Method::POST, "/v1/workspaces",
+            Some(json!({ "name": format!("client-{i}"), "api_key": key.key, "labels": ["crash"] }))).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        sim_ids.push(ws);
+    }
+    let emails = ["ana@agency.example", "ben@agency.example"];
+    let (status, op) = api(&http, &first.url, reqwest::Method::POST, "/v1/operations", Some(json!({
+        "kind": "members.invite", "targets": { "labels": ["crash"] }, "params": { "emails": emails, "role": "editor" },
+    }))).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{op}");
+    let id: uuid::Uuid = op["id"].as_str().unwrap().parse().unwrap();
+
+    // Let it get part of the way, then kill it without warning.
+    loop {
+        let (_, op) = api(&http, &first.url, reqwest::Method::GET, &format!("/v1/operations/{id}"), None).await;
+        if op["counts"]["succeeded"].as_i64().unwrap_or(0) >= 30 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    first.child.start_kill().unwrap();
+    first.child.wait().await.unwrap();
+
+    let second = spawn_serve(&url, &sim, keys.expose_secret(), data.path(), &[]).await;
+    let op = wait_done(&http, &second.url, ADMIN_TOKEN, id, Duration::from_secs(180)).await;
+    assert_eq!(op["status"], "succeeded", "{op}");
+    assert_eq!(op["counts"]["succeeded"], 200);
+    for ws in &sim_ids {
+        let members = sim_members(&sim, ws);
+        assert_eq!(members.len(), 3, "{ws}: {members:?}");
+        for email in emails {
+            assert!(members.contains(&(email.to_string(), "editor".to_string())));
+        }
+    }
+    let invites = invites_per_email(&sim);
+    assert_eq!(invites.len(), 400);
+    assert!(invites.values().all(|n| *n == 1), "every email invited exactly once: {invites:?}");
+    drop(second);
+    test_db.cleanup().await;
+});
