@@ -63,16 +63,14 @@ pub(crate) struct Runtime {
 }
 
 impl Runtime {
-    /// Whether a 429 burst is on at `now`.
-    pub(crate) fn burst_active(&self, now: Instant) -> bool {
-        match self.burst {
-            Some(b) if !b.every.is_zero() => {
-                let into =
-                    now.saturating_duration_since(self.burst_epoch).as_nanos() % b.every.as_nanos();
-                into < b.duration.as_nanos()
-            }
-            _ => false,
-        }
+    /// If a 429 burst is on at `now`, how long it still lasts.
+    pub(crate) fn burst_remaining(&self, now: Instant) -> Option<Duration> {
+        let b = self.burst.filter(|b| !b.every.is_zero())?;
+        let into = now.saturating_duration_since(self.burst_epoch).as_nanos() % b.every.as_nanos();
+        let left = b.duration.as_nanos().checked_sub(into).filter(|l| *l > 0)?;
+        Some(Duration::from_nanos(
+            u64::try_from(left).unwrap_or(u64::MAX),
+        ))
     }
 }
 
@@ -683,8 +681,10 @@ mod tests {
             every: Duration::from_millis(100),
             duration: Duration::from_millis(30),
         });
-        assert!(rt.burst_active(t0 + Duration::from_millis(10)));
-        assert!(!rt.burst_active(t0 + Duration::from_millis(50)));
-        assert!(rt.burst_active(t0 + Duration::from_millis(120)));
+        assert!(rt.burst_remaining(t0 + Duration::from_millis(10)).is_some());
+        assert!(rt.burst_remaining(t0 + Duration::from_millis(50)).is_none());
+        assert!(
+            rt.burst_remaining(t0 + Duration::from_millis(120)) == Some(Duration::from_millis(10))
+        );
     }
 }

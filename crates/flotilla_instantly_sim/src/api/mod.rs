@@ -390,15 +390,9 @@ fn process(
     };
 
     // A 429 burst hits every request, authenticated or not.
-    if rt.burst_active(now) {
+    if let Some(left) = rt.burst_remaining(now) {
         count(|c| c.rate_limited += 1);
-        let retry = rt.retry_after.then(|| {
-            let b = rt.burst.expect("burst_active implies a burst");
-            let into =
-                now.saturating_duration_since(rt.burst_epoch).as_nanos() % b.every.as_nanos();
-            Duration::from_nanos(b.duration.as_nanos().saturating_sub(into) as u64)
-        });
-        return Reply::too_many(retry);
+        return Reply::too_many(rt.retry_after.then_some(left));
     }
 
     let key = match auth {
