@@ -31,7 +31,11 @@ pub struct Operator {
 impl Operator {
     /// The label scope for store queries (`None` = every workspace).
     pub fn visible_labels(&self) -> Option<&[String]> {
-        if self.labels.is_empty() { None } else { Some(&self.labels) }
+        if self.labels.is_empty() {
+            None
+        } else {
+            Some(&self.labels)
+        }
     }
 }
 
@@ -39,7 +43,10 @@ impl Operator {
 pub fn new_token() -> SecretString {
     let mut bytes = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut bytes);
-    SecretString::from(format!("flt_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)))
+    SecretString::from(format!(
+        "flt_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    ))
 }
 
 /// The stored form of a token.
@@ -80,10 +87,12 @@ pub async fn ensure_bootstrap_admin(
     store: &Store,
     configured: Option<&SecretString>,
 ) -> Result<Option<SecretString>, sqlx::Error> {
-    let existing = sqlx::query("select id, token_hash from operator where bootstrap = $1 and revoked_at is null")
-        .bind(1i64)
-        .fetch_optional(store.db().pool())
-        .await?;
+    let existing = sqlx::query(
+        "select id, token_hash from operator where bootstrap = $1 and revoked_at is null",
+    )
+    .bind(1i64)
+    .fetch_optional(store.db().pool())
+    .await?;
     match (configured, existing) {
         (Some(token), Some(row)) => {
             let hash = hash_token(token.expose_secret());
@@ -112,15 +121,21 @@ pub async fn ensure_bootstrap_admin(
 }
 
 /// Finds the live operator holding `token`.
-pub async fn operator_by_token(store: &Store, token: &str) -> Result<Option<Operator>, sqlx::Error> {
-    let row = sqlx::query("select id, name, role, labels from operator where token_hash = $1 and revoked_at is null")
-        .bind(hash_token(token))
-        .fetch_optional(store.db().pool())
-        .await?;
+pub async fn operator_by_token(
+    store: &Store,
+    token: &str,
+) -> Result<Option<Operator>, sqlx::Error> {
+    let row = sqlx::query(
+        "select id, name, role, labels from operator where token_hash = $1 and revoked_at is null",
+    )
+    .bind(hash_token(token))
+    .fetch_optional(store.db().pool())
+    .await?;
     let Some(row) = row else { return Ok(None) };
     let labels: String = row.try_get("labels")?;
     Ok(Some(Operator {
-        id: Uuid::parse_str(&row.try_get::<String, _>("id")?).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+        id: Uuid::parse_str(&row.try_get::<String, _>("id")?)
+            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
         name: row.try_get("name")?,
         role: row.try_get("role")?,
         labels: serde_json::from_str(&labels).unwrap_or_default(),
@@ -130,10 +145,17 @@ pub async fn operator_by_token(store: &Store, token: &str) -> Result<Option<Oper
 impl FromRequestParts<AppState> for Operator {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let unauthorized = |code: &'static str, msg: &str| ApiError::new(StatusCode::UNAUTHORIZED, code, msg);
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let unauthorized =
+            |code: &'static str, msg: &str| ApiError::new(StatusCode::UNAUTHORIZED, code, msg);
         let Some(header) = parts.headers.get(axum::http::header::AUTHORIZATION) else {
-            return Err(unauthorized("missing_token", "send Authorization: Bearer <operator token>"));
+            return Err(unauthorized(
+                "missing_token",
+                "send Authorization: Bearer <operator token>",
+            ));
         };
         let token = header
             .to_str()
@@ -141,7 +163,12 @@ impl FromRequestParts<AppState> for Operator {
             .and_then(|h| h.strip_prefix("Bearer "))
             .map(str::trim)
             .filter(|t| !t.is_empty() && t.len() <= 256 && t.chars().all(|c| c.is_ascii_graphic()))
-            .ok_or_else(|| unauthorized("invalid_token", "the Authorization header is not a bearer token"))?;
+            .ok_or_else(|| {
+                unauthorized(
+                    "invalid_token",
+                    "the Authorization header is not a bearer token",
+                )
+            })?;
         match operator_by_token(&state.store, token).await? {
             Some(op) => Ok(op),
             None => Err(unauthorized("invalid_token", "unknown or revoked token")),

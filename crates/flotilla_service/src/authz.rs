@@ -88,12 +88,16 @@ pub fn require_admin(operator: &Operator) -> Result<(), ApiError> {
 pub fn kind_permission(kind: &str, params: &serde_json::Value) -> (Area, Level) {
     match kind {
         "members.invite" | "members.set_role" | "members.remove" => (Area::Members, Level::Full),
-        "api_keys.create" | "api_keys.revoke" | "credentials.rotate" => (Area::ApiKeys, Level::Full),
+        "api_keys.create" | "api_keys.revoke" | "credentials.rotate" => {
+            (Area::ApiKeys, Level::Full)
+        }
         "tags.create" => (Area::Campaigns, Level::Edit),
-        "tags.assign" | "tags.unassign" => match params.get("resource_type").and_then(|v| v.as_str()) {
-            Some("account") => (Area::Accounts, Level::Edit),
-            _ => (Area::Campaigns, Level::Edit),
-        },
+        "tags.assign" | "tags.unassign" => {
+            match params.get("resource_type").and_then(|v| v.as_str()) {
+                Some("account") => (Area::Accounts, Level::Edit),
+                _ => (Area::Campaigns, Level::Edit),
+            }
+        }
         "campaigns.pause" | "campaigns.activate" => (Area::Campaigns, Level::Operate),
         "inventory.sync" => (Area::Campaigns, Level::View),
         _ => (Area::Flotilla, Level::Full),

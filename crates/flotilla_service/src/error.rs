@@ -37,7 +37,12 @@ pub type ApiResult<T> = Result<T, ApiError>;
 impl ApiError {
     /// A 4xx error.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError::Client { status, code, message: message.into(), details: None }
+        ApiError::Client {
+            status,
+            code,
+            message: message.into(),
+            details: None,
+        }
     }
 
     /// A 400 error.
@@ -52,7 +57,11 @@ impl ApiError {
 
     /// A 404 error for a resource kind (`"workspace"`, `"operation"`, …).
     pub fn not_found(what: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
     }
 
     /// A 409 error.
@@ -113,7 +122,10 @@ pub fn on_constraint(
     move |e| match &e {
         sqlx::Error::Database(db) if db.is_unique_violation() => {
             let msg = db.message();
-            if names.iter().any(|n| db.constraint() == Some(*n) || msg.contains(n)) {
+            if names
+                .iter()
+                .any(|n| db.constraint() == Some(*n) || msg.contains(n))
+            {
                 err
             } else {
                 ApiError::from(e)
@@ -127,10 +139,19 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         let (code, message, details) = match &self {
-            ApiError::Client { code, message, details, .. } => (*code, message.clone(), details.clone()),
+            ApiError::Client {
+                code,
+                message,
+                details,
+                ..
+            } => (*code, message.clone(), details.clone()),
             ApiError::Upstream(msg) => {
                 tracing::warn!(error = %msg, "upstream unavailable");
-                ("instantly_unavailable", format!("Instantly could not be reached: {msg}"), None)
+                (
+                    "instantly_unavailable",
+                    format!("Instantly could not be reached: {msg}"),
+                    None,
+                )
             }
             ApiError::Internal(err) => {
                 tracing::error!(error = ?err, "internal error");

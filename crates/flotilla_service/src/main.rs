@@ -31,8 +31,12 @@ enum Command {
 
 fn init_logging() {
     let filter = EnvFilter::try_from_env("FLOTILLA_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let json = std::env::var("FLOTILLA_LOG_FORMAT").map(|f| f == "json").unwrap_or(false);
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let json = std::env::var("FLOTILLA_LOG_FORMAT")
+        .map(|f| f == "json")
+        .unwrap_or(false);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         builder.json().init();
     } else {
@@ -58,10 +62,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let keyring = app::resolve_keyring(&config)?;
     let listen = config.listen;
     let state = app::prepare(config, keyring).await?;
-    let admin_token = std::env::var("FLOTILLA_ADMIN_TOKEN").ok().filter(|t| !t.is_empty()).map(SecretString::from);
-    if let Some(token) = flotilla_service::auth::ensure_bootstrap_admin(&state.store, admin_token.as_ref())
-        .await
-        .context("while creating the bootstrap admin")?
+    let admin_token = std::env::var("FLOTILLA_ADMIN_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty())
+        .map(SecretString::from);
+    if let Some(token) =
+        flotilla_service::auth::ensure_bootstrap_admin(&state.store, admin_token.as_ref())
+            .await
+            .context("while creating the bootstrap admin")?
     {
         // Shown once: only its hash is stored.
         eprintln!(
@@ -70,6 +78,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             token.expose_secret()
         );
     }
-    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("while binding {listen}"))?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("while binding {listen}"))?;
     app::serve(state, listener, app::shutdown_on_signals()).await
 }

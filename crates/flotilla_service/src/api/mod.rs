@@ -6,11 +6,11 @@ pub mod workspaces;
 
 use std::sync::Arc;
 
+use axum::Router;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, FromRequest, Request};
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
-use axum::Router;
 use flotilla_vault::Vault;
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::de::DeserializeOwned;
@@ -49,24 +49,62 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(health::metrics))
         .route("/openapi.json", get(health::openapi));
     let v1 = Router::new()
-        .route("/v1/workspaces", post(workspaces::register).get(workspaces::list))
+        .route(
+            "/v1/workspaces",
+            post(workspaces::register).get(workspaces::list),
+        )
         .route(
             "/v1/workspaces/{id}",
-            get(workspaces::get_one).patch(workspaces::patch).delete(workspaces::delete),
+            get(workspaces::get_one)
+                .patch(workspaces::patch)
+                .delete(workspaces::delete),
         )
-        .route("/v1/workspaces/{id}/credential", put(workspaces::put_credential))
-        .route("/v1/operations", post(operations::create).get(operations::list))
+        .route(
+            "/v1/workspaces/{id}/credential",
+            put(workspaces::put_credential),
+        )
+        .route(
+            "/v1/operations",
+            post(operations::create).get(operations::list),
+        )
         .route("/v1/operations/{id}", get(operations::get_one))
         .route("/v1/operations/{id}/targets", get(operations::targets))
         .route("/v1/operations/{id}/events", get(operations::events))
         .route("/v1/operations/{id}/cancel", post(operations::cancel))
         .route("/v1/operations/{id}/retry", post(operations::retry));
-    let app = if state.config.role == ProcessRole::Engine { ops } else { ops.merge(v1) };
+    let app = if state.config.role == ProcessRole::Engine {
+        ops
+    } else {
+        ops.merge(v1)
+    };
     app.fallback(|| async { ApiError::not_found("route") })
+        .layer(axum::middleware::from_fn(record_http_metrics))
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .layer(TraceLayer::new_for_http())
-        .layer(SetSensitiveRequestHeadersLayer::new([axum::http::header::AUTHORIZATION]))
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            axum::http::header::AUTHORIZATION,
+        ]))
         .with_state(state)
+}
+
+/// Records `flotilla_http_request_duration_seconds{method, route, status}`. The route is the
+/// matched pattern (`/v1/operations/{id}`), never the raw path, so ids do not explode cardinality.
+async fn record_http_metrics(
+    req: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let started = std::time::Instant::now();
+    let method = req.method().as_str().to_owned();
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let response = next.run(req).await;
+    metrics::histogram!("flotilla_http_request_duration_seconds",
+        "method" => method, "route" => route, "status" => response.status().as_str().to_owned())
+    .record(started.elapsed().as_secs_f64());
+    response
 }
 
 /// The OpenAPI document of the whole v1 API.
@@ -142,16 +180,18 @@ impl PageParams {
         match self.limit {
             None => Ok(100),
             Some(n) if (1..=500).contains(&n) => Ok(n as usize),
-            Some(n) => Err(ApiError::bad_request("invalid_limit", format!("limit must be 1..=500, got {n}"))),
+            Some(n) => Err(ApiError::bad_request(
+                "invalid_limit",
+                format!("limit must be 1..=500, got {n}"),
+            )),
         }
     }
 }
 
 /// Parses a path id as a UUID with its own error code.
 pub fn parse_id(raw: &str, what: &str) -> Result<uuid::Uuid, ApiError> {
-    uuid::Uuid::parse_str(raw).map_err(|_| {
-        ApiError::bad_request("invalid_id", format!("{what} id must be a UUID"))
-    })
+    uuid::Uuid::parse_str(raw)
+        .map_err(|_| ApiError::bad_request("invalid_id", format!("{what} id must be a UUID")))
 }
 
 /// A JSON body whose rejections use the error envelope with specific codes.
@@ -195,7 +235,11 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
         ),
         JsonRejection::BytesRejection(e) => {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "the request body is over the limit")
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    "the request body is over the limit",
+                )
             } else {
                 ApiError::bad_request("unreadable_body", e.body_text())
             }
@@ -207,7 +251,8 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
 /// Validates a workspace or operator name: 1..=200 characters, no control characters.
 pub fn validate_name(name: &str, field: &'static str) -> Result<String, ApiError> {
     let trimmed = name.trim();
-    if trimmed.is_empty() || trimmed.chars().count() > 200 || trimmed.chars().any(char::is_control) {
+    if trimmed.is_empty() || trimmed.chars().count() > 200 || trimmed.chars().any(char::is_control)
+    {
         return Err(ApiError::unprocessable(
             "invalid_name",
             format!("{field} must be 1 to 200 characters without control characters"),
@@ -220,13 +265,18 @@ pub fn validate_name(name: &str, field: &'static str) -> Result<String, ApiError
 /// Validates labels: each 1..=64 of `[A-Za-z0-9_.:-]`, at most 50; de-duplicated and sorted.
 pub fn validate_labels(labels: &[String], field: &'static str) -> Result<Vec<String>, ApiError> {
     if labels.len() > 50 {
-        return Err(ApiError::unprocessable("too_many_labels", format!("{field}: at most 50 labels")));
+        return Err(ApiError::unprocessable(
+            "too_many_labels",
+            format!("{field}: at most 50 labels"),
+        ));
     }
     let mut out = Vec::with_capacity(labels.len());
     for label in labels {
         let ok = !label.is_empty()
             && label.len() <= 64
-            && label.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-'));
+            && label
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-'));
         if !ok {
             return Err(ApiError::unprocessable(
                 "invalid_label",

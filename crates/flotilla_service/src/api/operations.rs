@@ -7,8 +7,8 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::IntoResponse;
+use axum::response::sse::{Event, KeepAlive, Sse};
 use chrono::{DateTime, Utc};
 use futures::Stream;
 use serde::{Deserialize, Serialize};
@@ -162,16 +162,23 @@ fn target_view(t: TargetRow) -> Target {
 
 async fn operation_view(state: &AppState, op: OperationRow) -> ApiResult<Operation> {
     let counts = state.store.target_counts(op.id).await?;
-    let done: i64 = [tstate::SUCCEEDED, tstate::FAILED, tstate::SKIPPED, tstate::CANCELLED]
-        .iter()
-        .map(|s| counts.get(*s).copied().unwrap_or(0))
-        .sum();
+    let done: i64 = [
+        tstate::SUCCEEDED,
+        tstate::FAILED,
+        tstate::SKIPPED,
+        tstate::CANCELLED,
+    ]
+    .iter()
+    .map(|s| counts.get(*s).copied().unwrap_or(0))
+    .sum();
     let rate = op.started_at.and_then(|start| {
         let end = op.finished_at.unwrap_or_else(crate::store::now_ms);
         let secs = (end - start) as f64 / 1000.0;
         (secs > 0.0 && done > 0).then(|| done as f64 / secs)
     });
-    let eta = rate.filter(|_| op.finished_at.is_none()).map(|r| (op.total - done) as f64 / r);
+    let eta = rate
+        .filter(|_| op.finished_at.is_none())
+        .map(|r| (op.total - done) as f64 / r);
     Ok(Operation {
         id: op.id,
         kind: op.kind,
@@ -181,7 +188,12 @@ async fn operation_view(state: &AppState, op: OperationRow) -> ApiResult<Operati
         params: op.params,
         targets: op.targets,
         counts,
-        progress: Progress { done, total: op.total, rate_per_second: rate, eta_seconds: eta },
+        progress: Progress {
+            done,
+            total: op.total,
+            rate_per_second: rate,
+            eta_seconds: eta,
+        },
         max_concurrency: op.max_concurrency,
         failure_tolerance: op.failure_tolerance,
         retry_of: op.retry_of,
@@ -193,13 +205,20 @@ async fn operation_view(state: &AppState, op: OperationRow) -> ApiResult<Operati
 }
 
 /// Resolves a target spec to workspace ids, within the operator's label scope.
-pub async fn resolve_targets(state: &AppState, operator: &Operator, spec: &TargetSpec) -> ApiResult<Vec<Uuid>> {
+pub async fn resolve_targets(
+    state: &AppState,
+    operator: &Operator,
+    spec: &TargetSpec,
+) -> ApiResult<Vec<Uuid>> {
     let labels = validate_labels(&spec.labels, "targets.labels")?;
     let match_all = match spec.label_match.as_deref() {
         None | Some("any") => false,
         Some("all") => true,
         Some(other) => {
-            return Err(ApiError::bad_request("invalid_label_match", format!("label_match must be any or all, not {other:?}")));
+            return Err(ApiError::bad_request(
+                "invalid_label_match",
+                format!("label_match must be any or all, not {other:?}"),
+            ));
         }
     };
     if spec.workspaces.is_empty() && labels.is_empty() && !spec.all {
@@ -210,14 +229,21 @@ pub async fn resolve_targets(state: &AppState, operator: &Operator, spec: &Targe
     }
     let visible = operator.visible_labels();
     let all = state.store.all_workspace_labels().await?;
-    let in_scope = |ws_labels: &[String]| visible.is_none_or(|v| ws_labels.iter().any(|l| v.contains(l)));
-    let known: BTreeMap<Uuid, &Vec<String>> =
-        all.iter().filter(|(_, l)| in_scope(l)).map(|(id, l)| (*id, l)).collect();
+    let in_scope =
+        |ws_labels: &[String]| visible.is_none_or(|v| ws_labels.iter().any(|l| v.contains(l)));
+    let known: BTreeMap<Uuid, &Vec<String>> = all
+        .iter()
+        .filter(|(_, l)| in_scope(l))
+        .map(|(id, l)| (*id, l))
+        .collect();
     let mut chosen: BTreeSet<Uuid> = BTreeSet::new();
     for id in &spec.workspaces {
         if !known.contains_key(id) {
-            return Err(ApiError::unprocessable("unknown_workspace", format!("workspace {id} not found"))
-                .with_details(json!({ "field": "targets.workspaces", "workspace_id": id })));
+            return Err(ApiError::unprocessable(
+                "unknown_workspace",
+                format!("workspace {id} not found"),
+            )
+            .with_details(json!({ "field": "targets.workspaces", "workspace_id": id })));
         }
         chosen.insert(*id);
     }
@@ -236,12 +262,19 @@ pub async fn resolve_targets(state: &AppState, operator: &Operator, spec: &Targe
         chosen.remove(id);
     }
     if chosen.is_empty() {
-        return Err(ApiError::unprocessable("no_targets", "the targets resolve to no workspace"));
+        return Err(ApiError::unprocessable(
+            "no_targets",
+            "the targets resolve to no workspace",
+        ));
     }
     if chosen.len() > state.config.max_targets {
         return Err(ApiError::unprocessable(
             "too_many_targets",
-            format!("{} targets; the limit is {}", chosen.len(), state.config.max_targets),
+            format!(
+                "{} targets; the limit is {}",
+                chosen.len(),
+                state.config.max_targets
+            ),
         )
         .with_details(json!({ "limit": state.config.max_targets })));
     }
@@ -252,8 +285,11 @@ fn validate_common(body: &CreateOperation) -> ApiResult<()> {
     if let Some(n) = body.max_concurrency
         && !(1..=10_000).contains(&n)
     {
-        return Err(ApiError::bad_request("invalid_max_concurrency", "max_concurrency must be 1..=10000")
-            .with_details(json!({ "field": "max_concurrency" })));
+        return Err(ApiError::bad_request(
+            "invalid_max_concurrency",
+            "max_concurrency must be 1..=10000",
+        )
+        .with_details(json!({ "field": "max_concurrency" })));
     }
     if let Some(t) = &body.failure_tolerance
         && Tolerance::from_json(t).is_none()
@@ -287,24 +323,38 @@ pub async fn create(
     ApiJson(body): ApiJson<CreateOperation>,
 ) -> ApiResult<impl IntoResponse> {
     let runner = kinds::runner(&body.kind).ok_or_else(|| {
-        ApiError::bad_request("unknown_kind", format!("unknown operation kind {:?}", body.kind))
-            .with_details(json!({ "field": "kind", "known": kinds::names() }))
+        ApiError::bad_request(
+            "unknown_kind",
+            format!("unknown operation kind {:?}", body.kind),
+        )
+        .with_details(json!({ "field": "kind", "known": kinds::names() }))
     })?;
     let (area, level) = authz::kind_permission(&body.kind, &body.params);
     authz::require(&operator, area, level)?;
     validate_common(&body)?;
-    let limits = Limits { max_items: state.config.max_items };
+    let limits = Limits {
+        max_items: state.config.max_items,
+    };
     let params = runner.validate(body.params.clone(), &limits)?;
     let idempotency_key = match headers.get("idempotency-key") {
         None => None,
         Some(v) => {
-            let key = v.to_str().ok().filter(|k| !k.is_empty() && k.len() <= 200 && k.chars().all(|c| c.is_ascii_graphic()));
-            Some(key.ok_or_else(|| {
-                ApiError::bad_request("invalid_idempotency_key", "Idempotency-Key must be 1-200 printable ASCII characters")
-            })?.to_string())
+            let key = v.to_str().ok().filter(|k| {
+                !k.is_empty() && k.len() <= 200 && k.chars().all(|c| c.is_ascii_graphic())
+            });
+            Some(
+                key.ok_or_else(|| {
+                    ApiError::bad_request(
+                        "invalid_idempotency_key",
+                        "Idempotency-Key must be 1-200 printable ASCII characters",
+                    )
+                })?
+                .to_string(),
+            )
         }
     };
-    let targets_json = serde_json::to_value(&body.targets).map_err(|e| ApiError::Internal(e.into()))?;
+    let targets_json =
+        serde_json::to_value(&body.targets).map_err(|e| ApiError::Internal(e.into()))?;
     let request_hash = {
         let canonical = json!({
             "kind": body.kind, "targets": targets_json, "params": params, "dry_run": body.dry_run,
@@ -312,7 +362,9 @@ pub async fn create(
         });
         hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
     };
-    let scoped_key = idempotency_key.as_ref().map(|k| format!("{}:{k}", operator.id));
+    let scoped_key = idempotency_key
+        .as_ref()
+        .map(|k| format!("{}:{k}", operator.id));
     if let Some(key) = &scoped_key
         && let Some(existing) = state.store.operation_by_idempotency_key(key).await?
     {
@@ -337,9 +389,13 @@ pub async fn create(
         // Two requests with one key raced: the loser answers with the winner's operation.
         Err(sqlx::Error::Database(e)) if e.is_unique_violation() && scoped_key.is_some() => {
             let key = scoped_key.as_deref().unwrap_or_default();
-            let existing = state.store.operation_by_idempotency_key(key).await?.ok_or_else(|| {
-                ApiError::Internal(anyhow::anyhow!("idempotency conflict without a row"))
-            })?;
+            let existing = state
+                .store
+                .operation_by_idempotency_key(key)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::Internal(anyhow::anyhow!("idempotency conflict without a row"))
+                })?;
             return repeat(&state, existing, &request_hash).await;
         }
         Err(e) => return Err(e.into()),
@@ -347,11 +403,24 @@ pub async fn create(
     state.notify.notify_one();
     tracing::info!(operation.id = %id, kind = %body.kind, targets = new.workspace_ids.len(), dry_run = body.dry_run,
         operator = %operator.name, "operation created");
-    let op = state.store.operation(id).await?.ok_or_else(|| ApiError::not_found("operation"))?;
-    Ok((StatusCode::ACCEPTED, location(id), Json(operation_view(&state, op).await?)).into_response())
+    let op = state
+        .store
+        .operation(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("operation"))?;
+    Ok((
+        StatusCode::ACCEPTED,
+        location(id),
+        Json(operation_view(&state, op).await?),
+    )
+        .into_response())
 }
 
-async fn repeat(state: &AppState, existing: OperationRow, request_hash: &str) -> ApiResult<axum::response::Response> {
+async fn repeat(
+    state: &AppState,
+    existing: OperationRow,
+    request_hash: &str,
+) -> ApiResult<axum::response::Response> {
     if existing.request_hash.as_deref() != Some(request_hash) {
         return Err(ApiError::unprocessable(
             "idempotency_key_reused",
@@ -359,7 +428,12 @@ async fn repeat(state: &AppState, existing: OperationRow, request_hash: &str) ->
         ));
     }
     let id = existing.id;
-    Ok((StatusCode::OK, location(id), Json(operation_view(state, existing).await?)).into_response())
+    Ok((
+        StatusCode::OK,
+        location(id),
+        Json(operation_view(state, existing).await?),
+    )
+        .into_response())
 }
 
 /// Query of `GET /v1/operations`.
@@ -384,14 +458,28 @@ pub async fn list(
     _operator: Operator,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<Page<Operation>>> {
-    let limit = PageParams { limit: q.limit, cursor: None }.limit()?;
-    let cursor = q.cursor.as_deref().map(|c| parse_id(c, "cursor")).transpose()?;
+    let limit = PageParams {
+        limit: q.limit,
+        cursor: None,
+    }
+    .limit()?;
+    let cursor = q
+        .cursor
+        .as_deref()
+        .map(|c| parse_id(c, "cursor"))
+        .transpose()?;
     if let Some(s) = &q.status
         && !op_status::ALL.contains(&s.as_str())
     {
-        return Err(ApiError::bad_request("invalid_status", format!("status must be one of {:?}", op_status::ALL)));
+        return Err(ApiError::bad_request(
+            "invalid_status",
+            format!("status must be one of {:?}", op_status::ALL),
+        ));
     }
-    let mut rows = state.store.list_operations(q.status.as_deref(), q.kind.as_deref(), cursor, limit + 1).await?;
+    let mut rows = state
+        .store
+        .list_operations(q.status.as_deref(), q.kind.as_deref(), cursor, limit + 1)
+        .await?;
     let next = if rows.len() > limit {
         rows.truncate(limit);
         rows.last().map(|o| o.id.to_string())
@@ -402,12 +490,19 @@ pub async fn list(
     for op in rows {
         items.push(operation_view(&state, op).await?);
     }
-    Ok(Json(Page { items, next_cursor: next }))
+    Ok(Json(Page {
+        items,
+        next_cursor: next,
+    }))
 }
 
 async fn load(state: &AppState, raw: &str) -> ApiResult<OperationRow> {
     let id = parse_id(raw, "operation")?;
-    state.store.operation(id).await?.ok_or_else(|| ApiError::not_found("operation"))
+    state
+        .store
+        .operation(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("operation"))
 }
 
 /// Read one operation: status, counts per target state, progress and timings.
@@ -448,24 +543,40 @@ pub async fn targets(
     Query(q): Query<TargetsQuery>,
 ) -> ApiResult<Json<Page<Target>>> {
     let op = load(&state, &id).await?;
-    let limit = PageParams { limit: q.limit, cursor: None }.limit()?;
+    let limit = PageParams {
+        limit: q.limit,
+        cursor: None,
+    }
+    .limit()?;
     if let Some(s) = &q.state
         && !tstate::ALL.contains(&s.as_str())
     {
-        return Err(ApiError::bad_request("invalid_state", format!("state must be one of {:?}", tstate::ALL)));
+        return Err(ApiError::bad_request(
+            "invalid_state",
+            format!("state must be one of {:?}", tstate::ALL),
+        ));
     }
     let after = match q.cursor.as_deref() {
         None => None,
-        Some(c) => Some(c.parse::<i64>().map_err(|_| ApiError::bad_request("invalid_cursor", "cursor is not valid"))?),
+        Some(c) => Some(
+            c.parse::<i64>()
+                .map_err(|_| ApiError::bad_request("invalid_cursor", "cursor is not valid"))?,
+        ),
     };
-    let mut rows = state.store.list_targets(op.id, q.state.as_deref(), after, limit + 1).await?;
+    let mut rows = state
+        .store
+        .list_targets(op.id, q.state.as_deref(), after, limit + 1)
+        .await?;
     let next = if rows.len() > limit {
         rows.truncate(limit);
         rows.last().map(|t| t.seq.to_string())
     } else {
         None
     };
-    Ok(Json(Page { items: rows.into_iter().map(target_view).collect(), next_cursor: next }))
+    Ok(Json(Page {
+        items: rows.into_iter().map(target_view).collect(),
+        next_cursor: next,
+    }))
 }
 
 /// Server-sent progress: a `progress` event whenever the counts change, then one `done` event.
@@ -524,7 +635,10 @@ pub async fn cancel(
     let (area, level) = authz::kind_permission(&op.kind, &op.params);
     authz::require(&operator, area, level)?;
     if !state.store.cancel_operation(op.id, "cancelled").await? {
-        return Err(ApiError::conflict("operation_finished", "the operation has already finished"));
+        return Err(ApiError::conflict(
+            "operation_finished",
+            "the operation has already finished",
+        ));
     }
     tracing::info!(operation.id = %op.id, operator = %operator.name, "operation cancelled");
     let op = load(&state, &id).await?;
@@ -547,9 +661,15 @@ pub async fn retry(
     let (area, level) = authz::kind_permission(&op.kind, &op.params);
     authz::require(&operator, area, level)?;
     if op.finished_at.is_none() {
-        return Err(ApiError::conflict("operation_running", "wait for the operation to finish (or cancel it) first"));
+        return Err(ApiError::conflict(
+            "operation_running",
+            "wait for the operation to finish (or cancel it) first",
+        ));
     }
-    let mut workspace_ids = state.store.target_workspaces_in(op.id, &[tstate::FAILED, tstate::CANCELLED]).await?;
+    let mut workspace_ids = state
+        .store
+        .target_workspaces_in(op.id, &[tstate::FAILED, tstate::CANCELLED])
+        .await?;
     // Workspaces removed since, or outside the operator's scope, are not retried.
     let visible = operator.visible_labels();
     let mut kept = Vec::with_capacity(workspace_ids.len());
@@ -559,7 +679,10 @@ pub async fn retry(
         }
     }
     if kept.is_empty() {
-        return Err(ApiError::unprocessable("nothing_to_retry", "no failed or cancelled targets to retry"));
+        return Err(ApiError::unprocessable(
+            "nothing_to_retry",
+            "no failed or cancelled targets to retry",
+        ));
     }
     let new = NewOperation {
         kind: op.kind.clone(),
@@ -576,6 +699,14 @@ pub async fn retry(
     };
     let new_id = state.store.insert_operation(&new).await?;
     state.notify.notify_one();
-    let created = state.store.operation(new_id).await?.ok_or_else(|| ApiError::not_found("operation"))?;
-    Ok((StatusCode::ACCEPTED, location(new_id), Json(operation_view(&state, created).await?)))
+    let created = state
+        .store
+        .operation(new_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("operation"))?;
+    Ok((
+        StatusCode::ACCEPTED,
+        location(new_id),
+        Json(operation_view(&state, created).await?),
+    ))
 }

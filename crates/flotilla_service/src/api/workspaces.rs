@@ -2,10 +2,10 @@
 
 use std::fmt;
 
+use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::Json;
 use chrono::{DateTime, Utc};
 use flotilla_instantly::{Client, ClientConfig, ErrorKind};
 use flotilla_vault::{CredentialMeta, CredentialSource, NewCredential, Purpose, Vault};
@@ -39,7 +39,9 @@ impl utoipa::PartialSchema for ApiKeyInput {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
         utoipa::openapi::ObjectBuilder::new()
             .schema_type(utoipa::openapi::schema::Type::String)
-            .description(Some("The workspace's Instantly API key (write-only; never returned)"))
+            .description(Some(
+                "The workspace's Instantly API key (write-only; never returned)",
+            ))
             .min_length(Some(1))
             .max_length(Some(512))
             .into()
@@ -148,12 +150,14 @@ fn view(ws: WorkspaceRow, meta: Option<CredentialMeta>) -> Workspace {
     }
 }
 
-const INSTANTLY_ID_UNIQUE: &[&str] = &["workspace_instantly_id", "workspace.instantly_workspace_id"];
+const INSTANTLY_ID_UNIQUE: &[&str] =
+    &["workspace_instantly_id", "workspace.instantly_workspace_id"];
 
 /// Calls `GET /workspaces/current` with `key` and returns the Instantly workspace id it acts on.
 pub async fn verify_key(state: &AppState, key: &SecretString) -> Result<String, ApiError> {
     let config = ClientConfig::new(state.config.instantly_base_url.clone(), key.clone());
-    let client = Client::with_http(config, state.http.clone()).map_err(|e| ApiError::Internal(e.into()))?;
+    let client =
+        Client::with_http(config, state.http.clone()).map_err(|e| ApiError::Internal(e.into()))?;
     match client.current_workspace().await {
         Ok(ws) => Ok(ws.id),
         Err(err) => Err(match err.kind() {
@@ -168,7 +172,10 @@ pub async fn verify_key(state: &AppState, key: &SecretString) -> Result<String, 
                 "workspace_not_paid",
                 "Instantly says this workspace has no active paid plan (402)",
             ),
-            ErrorKind::RateLimited | ErrorKind::Server | ErrorKind::Transport | ErrorKind::Timeout => {
+            ErrorKind::RateLimited
+            | ErrorKind::Server
+            | ErrorKind::Transport
+            | ErrorKind::Timeout => {
                 ApiError::Upstream(format!("verifying the key failed: {:?}", err.kind()))
             }
             _ => ApiError::unprocessable(
@@ -180,7 +187,10 @@ pub async fn verify_key(state: &AppState, key: &SecretString) -> Result<String, 
 }
 
 async fn load(store: &Store, vault: &Vault, id: Uuid, operator: &Operator) -> ApiResult<Workspace> {
-    let ws = store.workspace(id, operator.visible_labels()).await?.ok_or_else(|| ApiError::not_found("workspace"))?;
+    let ws = store
+        .workspace(id, operator.visible_labels())
+        .await?
+        .ok_or_else(|| ApiError::not_found("workspace"))?;
     let meta = vault.meta(id).await?;
     Ok(view(ws, meta))
 }
@@ -202,8 +212,16 @@ pub async fn register(
     let key = body.api_key.0;
     check_key_shape(&key)?;
     let fingerprint = Vault::fingerprint(&key);
-    if state.vault.find_by_fingerprint(&fingerprint).await?.is_some() {
-        return Err(ApiError::conflict("duplicate_api_key", "this API key is already registered"));
+    if state
+        .vault
+        .find_by_fingerprint(&fingerprint)
+        .await?
+        .is_some()
+    {
+        return Err(ApiError::conflict(
+            "duplicate_api_key",
+            "this API key is already registered",
+        ));
     }
     let instantly_id = verify_key(&state, &key).await?;
     let now = now_ms();
@@ -223,8 +241,10 @@ pub async fn register(
             "this Instantly workspace is already registered",
         )
     };
-    let mut tx = state.store.db().pool().begin().await?;
-    Store::insert_workspace(&mut tx, &row).await.map_err(on_constraint(INSTANTLY_ID_UNIQUE, already()))?;
+    let mut tx = state.store.begin_write().await?;
+    Store::insert_workspace(&mut tx, &row)
+        .await
+        .map_err(on_constraint(INSTANTLY_ID_UNIQUE, already()))?;
     state
         .vault
         .store(
@@ -237,11 +257,20 @@ pub async fn register(
             },
         )
         .await?;
-    tx.commit().await.map_err(on_constraint(INSTANTLY_ID_UNIQUE, already()))?;
+    tx.commit()
+        .await
+        .map_err(on_constraint(INSTANTLY_ID_UNIQUE, already()))?;
     state.vault.mark_verified(row.id).await?;
     tracing::info!(workspace.id = %row.id, instantly.workspace = %instantly_id, "workspace registered");
     let ws = load(&state.store, &state.vault, row.id, &operator).await?;
-    Ok((StatusCode::CREATED, [(axum::http::header::LOCATION, format!("/v1/workspaces/{}", ws.id))], Json(ws)))
+    Ok((
+        StatusCode::CREATED,
+        [(
+            axum::http::header::LOCATION,
+            format!("/v1/workspaces/{}", ws.id),
+        )],
+        Json(ws),
+    ))
 }
 
 /// Query of `GET /v1/workspaces`.
@@ -266,20 +295,34 @@ pub async fn list(
     operator: Operator,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<Page<Workspace>>> {
-    let limit = PageParams { limit: q.limit, cursor: None }.limit()?;
-    let cursor = q.cursor.as_deref().map(|c| parse_id(c, "cursor")).transpose()?;
+    let limit = PageParams {
+        limit: q.limit,
+        cursor: None,
+    }
+    .limit()?;
+    let cursor = q
+        .cursor
+        .as_deref()
+        .map(|c| parse_id(c, "cursor"))
+        .transpose()?;
     if let Some(mode) = &q.mode
         && mode != "direct"
         && mode != "delegated"
     {
-        return Err(ApiError::bad_request("invalid_mode", "mode must be direct or delegated"));
+        return Err(ApiError::bad_request(
+            "invalid_mode",
+            "mode must be direct or delegated",
+        ));
     }
     let filter = WorkspaceFilter {
         label: q.label.clone(),
         mode: q.mode.clone(),
         visible_labels: operator.visible_labels().map(<[String]>::to_vec),
     };
-    let mut rows = state.store.list_workspaces(&filter, cursor, limit + 1).await?;
+    let mut rows = state
+        .store
+        .list_workspaces(&filter, cursor, limit + 1)
+        .await?;
     let next = if rows.len() > limit {
         rows.truncate(limit);
         rows.last().map(|w| w.id.to_string())
@@ -291,7 +334,10 @@ pub async fn list(
         let meta = state.vault.meta(ws.id).await?;
         items.push(view(ws, meta));
     }
-    Ok(Json(Page { items, next_cursor: next }))
+    Ok(Json(Page {
+        items,
+        next_cursor: next,
+    }))
 }
 
 /// Read one workspace.
@@ -322,10 +368,22 @@ pub async fn patch(
 ) -> ApiResult<Json<Workspace>> {
     crate::authz::require_admin(&operator)?;
     let id = parse_id(&id, "workspace")?;
-    let name = body.name.as_deref().map(|n| validate_name(n, "name")).transpose()?;
-    let labels = body.labels.as_deref().map(|l| validate_labels(l, "labels")).transpose()?;
-    state.store.workspace(id, operator.visible_labels()).await?.ok_or_else(|| ApiError::not_found("workspace"))?;
-    let mut tx = state.store.db().pool().begin().await?;
+    let name = body
+        .name
+        .as_deref()
+        .map(|n| validate_name(n, "name"))
+        .transpose()?;
+    let labels = body
+        .labels
+        .as_deref()
+        .map(|l| validate_labels(l, "labels"))
+        .transpose()?;
+    state
+        .store
+        .workspace(id, operator.visible_labels())
+        .await?
+        .ok_or_else(|| ApiError::not_found("workspace"))?;
+    let mut tx = state.store.begin_write().await?;
     if let Some(name) = &name {
         Store::update_workspace_name(&mut tx, id, name).await?;
     }
@@ -360,7 +418,11 @@ pub async fn delete(
 ) -> ApiResult<StatusCode> {
     crate::authz::require_admin(&operator)?;
     let id = parse_id(&id, "workspace")?;
-    state.store.workspace(id, operator.visible_labels()).await?.ok_or_else(|| ApiError::not_found("workspace"))?;
+    state
+        .store
+        .workspace(id, operator.visible_labels())
+        .await?
+        .ok_or_else(|| ApiError::not_found("workspace"))?;
     let dependents = state.store.delegated_of(id).await?;
     if !dependents.is_empty() && !q.cascade {
         return Err(ApiError::conflict(
@@ -369,7 +431,7 @@ pub async fn delete(
         )
         .with_details(serde_json::json!({ "delegated_workspaces": dependents })));
     }
-    let mut tx = state.store.db().pool().begin().await?;
+    let mut tx = state.store.begin_write().await?;
     for dep in dependents.iter().chain(std::iter::once(&id)) {
         state.vault.delete_workspace(&mut tx, *dep).await?;
         Store::delete_workspace(&mut tx, *dep).await?;
@@ -394,7 +456,11 @@ pub async fn put_credential(
 ) -> ApiResult<Json<Workspace>> {
     crate::authz::require_admin(&operator)?;
     let id = parse_id(&id, "workspace")?;
-    let ws = state.store.workspace(id, operator.visible_labels()).await?.ok_or_else(|| ApiError::not_found("workspace"))?;
+    let ws = state
+        .store
+        .workspace(id, operator.visible_labels())
+        .await?
+        .ok_or_else(|| ApiError::not_found("workspace"))?;
     if ws.mode != "direct" {
         return Err(ApiError::unprocessable(
             "delegated_workspace",
@@ -403,10 +469,16 @@ pub async fn put_credential(
     }
     let key = body.api_key.0;
     check_key_shape(&key)?;
-    if let Some(existing) = state.vault.find_by_fingerprint(&Vault::fingerprint(&key)).await?
+    if let Some(existing) = state
+        .vault
+        .find_by_fingerprint(&Vault::fingerprint(&key))
+        .await?
         && existing.workspace_id != id
     {
-        return Err(ApiError::conflict("duplicate_api_key", "this API key is registered for another workspace"));
+        return Err(ApiError::conflict(
+            "duplicate_api_key",
+            "this API key is registered for another workspace",
+        ));
     }
     let instantly_id = verify_key(&state, &key).await?;
     if instantly_id != ws.instantly_workspace_id {
@@ -415,7 +487,7 @@ pub async fn put_credential(
             "this key belongs to a different Instantly workspace than the one registered",
         ));
     }
-    let mut tx = state.store.db().pool().begin().await?;
+    let mut tx = state.store.begin_write().await?;
     state.vault.replace_access(&mut tx, id, &key, None).await?;
     Store::touch_workspace(&mut tx, id).await?;
     tx.commit().await?;
