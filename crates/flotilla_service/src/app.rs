@@ -81,7 +81,7 @@ pub async fn prepare_with(
         .await
         .context("while opening the vault")?;
     let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(256)
+        .pool_max_idle_per_host(1024)
         .build()
         .context("while building the HTTP client")?;
     Ok(AppState {

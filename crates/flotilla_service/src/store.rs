@@ -274,6 +274,8 @@ pub struct Claim {
     pub owner: String,
     /// The target was taken over from a process whose lease expired.
     pub reclaimed: bool,
+    /// Progress saved by an earlier attempt of this target.
+    pub checkpoint: Option<Value>,
 }
 
 /// How a finished attempt ends.
@@ -793,7 +795,7 @@ impl Store {
             Backend::Sqlite => "",
         };
         let sql = format!(
-            "select t.operation_id, t.workspace_id, t.attempts, t.state, o.max_concurrency from target t \
+            "select t.operation_id, t.workspace_id, t.attempts, t.state, t.checkpoint, o.max_concurrency from target t \
              join operation o on o.id = t.operation_id \
              where (t.state = 'pending' and t.next_attempt_at <= $1) \
                 or (t.state = 'running' and t.lease_expires_at < $1) \
@@ -812,6 +814,7 @@ impl Store {
                 row.try_get::<i64, _>("attempts")?,
                 row.try_get::<String, _>("state")?,
                 row.try_get::<Option<i64>, _>("max_concurrency")?,
+                row.try_get::<Option<String>, _>("checkpoint")?,
             ));
         }
         // A consistent lock order on lanes keeps two replicas from deadlocking.
@@ -820,7 +823,7 @@ impl Store {
         let mut running_per_op: BTreeMap<String, i64> = BTreeMap::new();
         let mut claims = Vec::new();
         let mut touched_ops = Vec::new();
-        for (op, ws, attempts, st, max_conc) in rows {
+        for (op, ws, attempts, st, max_conc, checkpoint) in rows {
             if claims.len() >= max {
                 break;
             }
@@ -907,6 +910,7 @@ impl Store {
                 attempt: attempts + 1,
                 owner: owner.to_string(),
                 reclaimed: st == state::RUNNING,
+                checkpoint: checkpoint.and_then(|c| serde_json::from_str(&c).ok()),
             });
         }
         let mut started: Vec<&Uuid> = claims.iter().map(|c| &c.operation_id).collect();

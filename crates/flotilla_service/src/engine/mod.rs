@@ -423,12 +423,7 @@ impl Engine {
             });
         };
         let client = self.client_for(&workspace).await?;
-        let checkpoint = self
-            .store
-            .target(claim.operation_id, claim.workspace_id)
-            .await
-            .map_err(internal)?
-            .and_then(|t| t.checkpoint);
+        let checkpoint = claim.checkpoint.clone();
         let ctx = TargetCtx {
             client,
             workspace,
