@@ -119,21 +119,70 @@ async fn record_http_metrics(
         health::healthz, health::readyz,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
-    modifiers(&BearerAuth),
+    modifiers(&ApiConventions),
     security(("bearer" = []))
 )]
 pub struct ApiDoc;
 
-struct BearerAuth;
+/// Adds what every v1 operation shares: bearer auth, and the error answers any route may give
+/// (bad input, auth, size, media type), all in the error envelope.
+struct ApiConventions;
 
-impl utoipa::Modify for BearerAuth {
+impl utoipa::Modify for ApiConventions {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+        let error = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build()
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if !path.starts_with("/v1/") {
+                continue;
+            }
+            let has_params = path.contains('{');
+            for op in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let has_body = op.request_body.is_some();
+                let mut add = |code: &str, description: &str| {
+                    op.responses
+                        .responses
+                        .entry(code.to_string())
+                        .or_insert_with(|| error(description).into());
+                };
+                add("400", "malformed input");
+                add("401", "missing, malformed, unknown or revoked token");
+                add("403", "the operator's role lacks the permission");
+                add("422", "input refused");
+                if has_params {
+                    add("404", "not found");
+                }
+                if has_body {
+                    add("413", "body over the limit");
+                    add("415", "body is not application/json");
+                }
+            }
+        }
     }
 }
 
@@ -208,6 +257,30 @@ where
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(value)) => Ok(ApiJson(value)),
             Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+/// Query parameters whose rejections use the error envelope (`invalid_query`).
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> axum::extract::FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(ApiQuery(value)),
+            Err(rejection) => Err(ApiError::bad_request(
+                "invalid_query",
+                rejection.body_text(),
+            )),
         }
     }
 }

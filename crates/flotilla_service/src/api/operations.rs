@@ -5,7 +5,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::{ApiJson, AppState, Page, PageParams, parse_id, ts, validate_labels};
+use super::{ApiJson, ApiQuery, AppState, Page, PageParams, parse_id, ts, validate_labels};
 use crate::auth::Operator;
 use crate::authz;
 use crate::engine::kinds::{self, Limits};
@@ -60,6 +60,7 @@ pub struct CreateOperation {
     #[serde(default)]
     pub dry_run: bool,
     /// Most targets of this operation running at once.
+    #[schema(minimum = 1, maximum = 10000)]
     pub max_concurrency: Option<i64>,
     /// Stop once more than this many targets failed: a count (`3`) or a percentage (`"10%"`).
     #[schema(value_type = Option<Object>)]
@@ -456,7 +457,7 @@ pub struct ListQuery {
 pub async fn list(
     State(state): State<AppState>,
     _operator: Operator,
-    Query(q): Query<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<Page<Operation>>> {
     let limit = PageParams {
         limit: q.limit,
@@ -540,7 +541,7 @@ pub async fn targets(
     State(state): State<AppState>,
     _operator: Operator,
     Path(id): Path<String>,
-    Query(q): Query<TargetsQuery>,
+    ApiQuery(q): ApiQuery<TargetsQuery>,
 ) -> ApiResult<Json<Page<Target>>> {
     let op = load(&state, &id).await?;
     let limit = PageParams {

@@ -3,7 +3,7 @@
 use std::fmt;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
@@ -13,7 +13,9 @@ use secrecy::SecretString;
 use serde::{Deserialize, Deserializer, Serialize};
 use uuid::Uuid;
 
-use super::{ApiJson, AppState, Page, PageParams, parse_id, ts, validate_labels, validate_name};
+use super::{
+    ApiJson, ApiQuery, AppState, Page, PageParams, parse_id, ts, validate_labels, validate_name,
+};
 use crate::auth::Operator;
 use crate::error::{ApiError, ApiResult, on_constraint};
 use crate::store::{Store, WorkspaceFilter, WorkspaceRow, now_ms};
@@ -293,7 +295,7 @@ pub struct ListQuery {
 pub async fn list(
     State(state): State<AppState>,
     operator: Operator,
-    Query(q): Query<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<Page<Workspace>>> {
     let limit = PageParams {
         limit: q.limit,
@@ -414,7 +416,7 @@ pub async fn delete(
     State(state): State<AppState>,
     operator: Operator,
     Path(id): Path<String>,
-    Query(q): Query<DeleteQuery>,
+    ApiQuery(q): ApiQuery<DeleteQuery>,
 ) -> ApiResult<StatusCode> {
     crate::authz::require_admin(&operator)?;
     let id = parse_id(&id, "workspace")?;
