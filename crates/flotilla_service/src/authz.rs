@@ -163,8 +163,9 @@ pub enum Access {
     /// `view` in the area of the operation's kind (checked by the handler, which loads the
     /// operation; lists leave out operations the role may not view).
     KindView,
-    /// The operation kind's own permission ([`kind_permission`]), whatever `dry_run` says:
-    /// a dry run rehearses the change, so it needs the right to make it. Checked by the handler.
+    /// The operation kind's own permission ([`kind_permission`]); for a dry run (and the
+    /// cancel or retry of one) `view` in the kind's area, since a dry run only reads and diffs.
+    /// Checked by the handler.
     KindRun,
 }
 
@@ -235,9 +236,16 @@ pub fn require_kind_view(operator: &Operator, kind: &str, params: &serde_json::V
     require(operator, area, Level::View)
 }
 
-/// Fails with 403 unless the operator may run (or dry-run, cancel, retry) operations of `kind`.
-pub fn require_kind(operator: &Operator, kind: &str, params: &serde_json::Value) -> Result<(), ApiError> {
+/// What running (creating, cancelling, retrying) an operation of `kind` needs. A dry run reads
+/// and diffs and writes nothing, so viewing the kind's area is enough for it.
+pub fn run_permission(kind: &str, params: &serde_json::Value, dry_run: bool) -> (Area, Level) {
     let (area, level) = kind_permission(kind, params);
+    if dry_run { (area, Level::View) } else { (area, level) }
+}
+
+/// Fails with 403 unless the operator may run (create, cancel, retry) this operation.
+pub fn require_kind(operator: &Operator, kind: &str, params: &serde_json::Value, dry_run: bool) -> Result<(), ApiError> {
+    let (area, level) = run_permission(kind, params, dry_run);
     require(operator, area, level)
 }
 
@@ -296,7 +304,7 @@ pub fn matrix_markdown() -> String {
     for r in ROUTES {
         out += &format!("| {} | `{}` | `{}` | {} |\n", r.method, r.path, r.action, r.access.describe());
     }
-    out += "\n| Operation kind (run, dry run, cancel, retry) | Needs | To view |\n|---|---|---|\n";
+    out += "\n| Operation kind | Run, cancel, retry | Dry run (and its cancel, retry); view |\n|---|---|---|\n";
     for kind in crate::engine::kinds::names() {
         let (area, lvl) = kind_permission(kind, &serde_json::json!({}));
         let (acc_area, acc_lvl) = kind_permission(kind, &serde_json::json!({ "resource_type": "account" }));

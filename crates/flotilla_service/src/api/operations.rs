@@ -317,7 +317,7 @@ async fn create_inner(
         ApiError::bad_request("unknown_kind", format!("unknown operation kind {:?}", body.kind))
             .with_details(json!({ "field": "kind", "known": kinds::names() }))
     })?;
-    authz::require_kind(operator, &body.kind, &body.params)?;
+    authz::require_kind(operator, &body.kind, &body.params, body.dry_run)?;
     validate_common(&body)?;
     let limits = Limits { max_items: state.config.max_items };
     let params = runner.validate(body.params.clone(), &limits)?;
@@ -463,12 +463,19 @@ pub async fn list(
 /// Loads an operation the operator may see: 404 outside their label scope (as if it did not
 /// exist), 403 when their role may not view its kind.
 async fn load(state: &AppState, raw: &str, operator: &Operator) -> ApiResult<OperationRow> {
+    let op = load_in_scope(state, raw, operator).await?;
+    authz::require_kind_view(operator, &op.kind, &op.params)?;
+    Ok(op)
+}
+
+/// Loads an operation within the operator's label scope (404 outside it), without a role check:
+/// cancel and retry check the kind's run permission instead, so a 403 names that one.
+async fn load_in_scope(state: &AppState, raw: &str, operator: &Operator) -> ApiResult<OperationRow> {
     let id = parse_id(raw, "operation")?;
     let op = state.store.operation(id).await?.ok_or_else(|| ApiError::not_found("operation"))?;
     if !state.store.operation_visible(op.id, operator.visible_labels()).await? {
         return Err(ApiError::not_found("operation"));
     }
-    authz::require_kind_view(operator, &op.kind, &op.params)?;
     Ok(op)
 }
 
@@ -597,9 +604,9 @@ async fn cancel_inner(
     info: &mut crate::audit::AuditInfo,
 ) -> ApiResult<Json<Operation>> {
     let (state, operator, id) = (state.clone(), operator.clone(), id.to_string());
-    let op = load(&state, &id, &operator).await?;
+    let op = load_in_scope(&state, &id, &operator).await?;
     info.kind = Some(op.kind.clone());
-    authz::require_kind(&operator, &op.kind, &op.params)?;
+    authz::require_kind(&operator, &op.kind, &op.params, op.dry_run)?;
     // Cancelling stops every target; a scoped operator may do that only to operations that
     // touch nothing outside their scope.
     if !state.store.operation_fully_visible(op.id, operator.visible_labels()).await? {
@@ -642,9 +649,9 @@ async fn retry_inner(
     info: &mut crate::audit::AuditInfo,
 ) -> ApiResult<axum::response::Response> {
     let (state, operator) = (state.clone(), operator.clone());
-    let op = load(&state, id, &operator).await?;
+    let op = load_in_scope(&state, id, &operator).await?;
     info.kind = Some(op.kind.clone());
-    authz::require_kind(&operator, &op.kind, &op.params)?;
+    authz::require_kind(&operator, &op.kind, &op.params, op.dry_run)?;
     if op.finished_at.is_none() {
         return Err(ApiError::conflict("operation_running", "wait for the operation to finish (or cancel it) first"));
     }
