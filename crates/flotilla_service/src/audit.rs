@@ -69,7 +69,10 @@ pub fn outcome(status: StatusCode) -> &'static str {
 }
 
 fn is_mutating(method: &Method) -> bool {
-    matches!(*method, Method::POST | Method::PATCH | Method::PUT | Method::DELETE)
+    matches!(
+        *method,
+        Method::POST | Method::PATCH | Method::PUT | Method::DELETE
+    )
 }
 
 /// The `{id}` of `path` where `pattern` has it.
@@ -85,15 +88,25 @@ fn path_id(pattern: &str, path: &str) -> Option<Uuid> {
 /// its 401s and 403s).
 pub async fn record(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let method = req.method().clone();
-    let pattern = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
+    let pattern = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned());
     let path = req.uri().path().to_owned();
     let resp = next.run(req).await;
     let status = resp.status();
-    if !is_mutating(&method) && status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN {
+    if !is_mutating(&method)
+        && status != StatusCode::UNAUTHORIZED
+        && status != StatusCode::FORBIDDEN
+    {
         return resp;
     }
     let pattern = pattern.unwrap_or_else(|| path.clone());
-    let info = resp.extensions().get::<AuditInfo>().cloned().unwrap_or_default();
+    let info = resp
+        .extensions()
+        .get::<AuditInfo>()
+        .cloned()
+        .unwrap_or_default();
     let operator = resp.extensions().get::<Operator>();
     let mut action = match crate::authz::route(&method, &pattern) {
         Some(r) => r.action.to_string(),
@@ -107,7 +120,9 @@ pub async fn record(State(state): State<AppState>, req: Request, next: Next) -> 
     let mut operation_id = info.operation_id;
     let mut detail = info.detail.clone().unwrap_or_else(|| json!({}));
     match pattern.split('/').nth(2) {
-        Some("workspaces") => workspace_ids.extend(id_in_path.filter(|id| !workspace_ids.contains(id))),
+        Some("workspaces") => {
+            workspace_ids.extend(id_in_path.filter(|id| !workspace_ids.contains(id)))
+        }
         Some("operations") => operation_id = operation_id.or(id_in_path),
         Some("operators") => {
             if let Some(id) = id_in_path {
@@ -132,7 +147,10 @@ pub async fn record(State(state): State<AppState>, req: Request, next: Next) -> 
         status: i64::from(status.as_u16()),
         operation_id,
         workspace_ids,
-        detail: detail.as_object().is_some_and(|o| !o.is_empty()).then_some(detail),
+        detail: detail
+            .as_object()
+            .is_some_and(|o| !o.is_empty())
+            .then_some(detail),
     };
     // The effect (if any) has happened; failing the answer now would only hide it. The gap is
     // logged loudly and counted instead.
@@ -210,7 +228,11 @@ pub async fn list(
         binds.push(B::S(action.clone()));
         // Actions are [a-z0-9_.:] (checked by the handler); only `_` needs escaping for LIKE.
         binds.push(B::S(format!("{}:%", action.replace('_', "\\_"))));
-        sql += &format!(" and (action = ${} or action like ${} escape '\\')", binds.len() - 1, binds.len());
+        sql += &format!(
+            " and (action = ${} or action like ${} escape '\\')",
+            binds.len() - 1,
+            binds.len()
+        );
     }
     if let Some(since) = filter.since {
         binds.push(B::I(since));
@@ -264,8 +286,17 @@ mod tests {
         assert_eq!(outcome(StatusCode::NOT_FOUND), "error");
         assert_eq!(outcome(StatusCode::UNPROCESSABLE_ENTITY), "error");
         let id = Uuid::now_v7();
-        assert_eq!(path_id("/v1/operations/{id}/cancel", &format!("/v1/operations/{id}/cancel")), Some(id));
-        assert_eq!(path_id("/v1/workspaces/{id}", "/v1/workspaces/not-a-uuid"), None);
+        assert_eq!(
+            path_id(
+                "/v1/operations/{id}/cancel",
+                &format!("/v1/operations/{id}/cancel")
+            ),
+            Some(id)
+        );
+        assert_eq!(
+            path_id("/v1/workspaces/{id}", "/v1/workspaces/not-a-uuid"),
+            None
+        );
         assert_eq!(path_id("/v1/workspaces", "/v1/workspaces"), None);
     }
 }

@@ -21,8 +21,14 @@ fn visible_clause(start: usize, n: usize) -> String {
 
 impl Store {
     /// Whether an operator with `visible` labels may see operation `id` (one target in scope).
-    pub async fn operation_visible(&self, id: Uuid, visible: Option<&[String]>) -> Result<bool, sqlx::Error> {
-        let Some(visible) = visible else { return Ok(true) };
+    pub async fn operation_visible(
+        &self,
+        id: Uuid,
+        visible: Option<&[String]>,
+    ) -> Result<bool, sqlx::Error> {
+        let Some(visible) = visible else {
+            return Ok(true);
+        };
         if visible.is_empty() {
             return Ok(false);
         }
@@ -38,8 +44,14 @@ impl Store {
     }
 
     /// Whether every target of operation `id` is within `visible` (for cancel by a scoped operator).
-    pub async fn operation_fully_visible(&self, id: Uuid, visible: Option<&[String]>) -> Result<bool, sqlx::Error> {
-        let Some(visible) = visible else { return Ok(true) };
+    pub async fn operation_fully_visible(
+        &self,
+        id: Uuid,
+        visible: Option<&[String]>,
+    ) -> Result<bool, sqlx::Error> {
+        let Some(visible) = visible else {
+            return Ok(true);
+        };
         if visible.is_empty() {
             return Ok(false);
         }
@@ -60,8 +72,11 @@ impl Store {
         id: Uuid,
         visible: Option<&[String]>,
     ) -> Result<BTreeMap<String, i64>, sqlx::Error> {
-        let Some(visible) = visible else { return self.target_counts(id).await };
-        let mut counts: BTreeMap<String, i64> = state::ALL.iter().map(|s| (s.to_string(), 0)).collect();
+        let Some(visible) = visible else {
+            return self.target_counts(id).await;
+        };
+        let mut counts: BTreeMap<String, i64> =
+            state::ALL.iter().map(|s| (s.to_string(), 0)).collect();
         if visible.is_empty() {
             return Ok(counts);
         }
@@ -100,7 +115,11 @@ impl Store {
             binds.push(s.to_string());
             sql += &format!(" and t.state = ${}", binds.len());
         }
-        sql += &format!(" and t.seq > {} and {}", after_seq.unwrap_or(-1), visible_clause(binds.len() + 1, visible.len()));
+        sql += &format!(
+            " and t.seq > {} and {}",
+            after_seq.unwrap_or(-1),
+            visible_clause(binds.len() + 1, visible.len())
+        );
         binds.extend(visible.iter().cloned());
         sql += &format!(" order by t.seq limit {limit}");
         let mut query = sqlx::query(&sql);
@@ -112,7 +131,10 @@ impl Store {
     }
 
     /// Ids of the workspaces visible under `visible` (every one when `None`).
-    pub async fn visible_workspace_ids(&self, visible: Option<&[String]>) -> Result<Vec<Uuid>, sqlx::Error> {
+    pub async fn visible_workspace_ids(
+        &self,
+        visible: Option<&[String]>,
+    ) -> Result<Vec<Uuid>, sqlx::Error> {
         let all = self.all_workspace_labels().await?;
         Ok(all
             .into_iter()
@@ -127,7 +149,11 @@ impl Store {
 pub fn redact_spec(spec: &mut Value, visible_ids: &[Uuid]) {
     for field in ["workspaces", "exclude"] {
         if let Some(Value::Array(ids)) = spec.get_mut(field) {
-            ids.retain(|v| v.as_str().and_then(|s| Uuid::parse_str(s).ok()).is_some_and(|id| visible_ids.contains(&id)));
+            ids.retain(|v| {
+                v.as_str()
+                    .and_then(|s| Uuid::parse_str(s).ok())
+                    .is_some_and(|id| visible_ids.contains(&id))
+            });
         }
     }
 }

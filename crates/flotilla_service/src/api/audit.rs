@@ -58,10 +58,15 @@ pub struct AuditQuery {
 fn time(raw: &Option<String>, field: &'static str) -> ApiResult<Option<i64>> {
     raw.as_deref()
         .map(|s| {
-            DateTime::parse_from_rfc3339(s).map(|t| t.timestamp_millis()).map_err(|_| {
-                ApiError::bad_request("invalid_time", format!("{field} must be an RFC 3339 time"))
+            DateTime::parse_from_rfc3339(s)
+                .map(|t| t.timestamp_millis())
+                .map_err(|_| {
+                    ApiError::bad_request(
+                        "invalid_time",
+                        format!("{field} must be an RFC 3339 time"),
+                    )
                     .with_details(json!({ "field": field }))
-            })
+                })
         })
         .transpose()
 }
@@ -69,7 +74,10 @@ fn time(raw: &Option<String>, field: &'static str) -> ApiResult<Option<i64>> {
 fn parse_cursor(raw: &str) -> ApiResult<(i64, Uuid)> {
     let bad = || ApiError::bad_request("invalid_cursor", "cursor is not valid");
     let (at, id) = raw.split_once('_').ok_or_else(bad)?;
-    Ok((at.parse().map_err(|_| bad())?, Uuid::parse_str(id).map_err(|_| bad())?))
+    Ok((
+        at.parse().map_err(|_| bad())?,
+        Uuid::parse_str(id).map_err(|_| bad())?,
+    ))
 }
 
 /// Flotilla's audit trail: every request that changed something or was refused, newest first.
@@ -85,16 +93,31 @@ pub async fn list(
     operator: Operator,
     Query(q): Query<AuditQuery>,
 ) -> ApiResult<Json<Page<AuditEventView>>> {
-    let limit = PageParams { limit: q.limit, cursor: None }.limit()?;
+    let limit = PageParams {
+        limit: q.limit,
+        cursor: None,
+    }
+    .limit()?;
     let mut cursor = q.cursor.as_deref().map(parse_cursor).transpose()?;
     if let Some(a) = &q.action
-        && (a.is_empty() || a.len() > 100 || !a.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.:".contains(c)))
+        && (a.is_empty()
+            || a.len() > 100
+            || !a
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.:".contains(c)))
     {
-        return Err(ApiError::bad_request("invalid_action", "action must be like operations.create or workspaces.register")
-            .with_details(json!({ "field": "action" })));
+        return Err(ApiError::bad_request(
+            "invalid_action",
+            "action must be like operations.create or workspaces.register",
+        )
+        .with_details(json!({ "field": "action" })));
     }
     let filter = AuditFilter {
-        operator_id: q.operator_id.as_deref().map(|s| parse_id(s, "operator")).transpose()?,
+        operator_id: q
+            .operator_id
+            .as_deref()
+            .map(|s| parse_id(s, "operator"))
+            .transpose()?,
         action: q.action.clone(),
         since: time(&q.since, "since")?,
         until: time(&q.until, "until")?,
@@ -151,5 +174,8 @@ pub async fn list(
             detail: e.detail,
         })
         .collect();
-    Ok(Json(Page { items, next_cursor: next }))
+    Ok(Json(Page {
+        items,
+        next_cursor: next,
+    }))
 }

@@ -77,8 +77,10 @@ pub fn validate_role(role: &str) -> ApiResult<String> {
     if ROLES.contains(&role) {
         return Ok(role.to_string());
     }
-    Err(ApiError::unprocessable("invalid_role", format!("role must be one of {ROLES:?}"))
-        .with_details(json!({ "field": "role", "allowed": ROLES })))
+    Err(
+        ApiError::unprocessable("invalid_role", format!("role must be one of {ROLES:?}"))
+            .with_details(json!({ "field": "role", "allowed": ROLES })),
+    )
 }
 
 /// Create an operator; the answer holds its token, shown once.
@@ -98,13 +100,21 @@ pub async fn create(
     let token = auth::new_token();
     let id = auth::insert_operator(&state.store, &name, &role, &labels, &token, false).await?;
     tracing::info!(operator.id = %id, role = %role, "operator created");
-    let row = auth::operator(&state.store, id).await?.ok_or_else(|| ApiError::not_found("operator"))?;
-    let info = AuditInfo { detail: Some(json!({ "operator_id": id, "role": role })), ..Default::default() };
+    let row = auth::operator(&state.store, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("operator"))?;
+    let info = AuditInfo {
+        detail: Some(json!({ "operator_id": id, "role": role })),
+        ..Default::default()
+    };
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, format!("/v1/operators/{id}"))],
         axum::Extension(info),
-        Json(CreatedOperator { operator: view(row), token: token.expose_secret().to_string() }),
+        Json(CreatedOperator {
+            operator: view(row),
+            token: token.expose_secret().to_string(),
+        }),
     ))
 }
 
@@ -119,7 +129,11 @@ pub async fn list(
     Query(q): Query<PageParams>,
 ) -> ApiResult<Json<Page<OperatorView>>> {
     let limit = q.limit()?;
-    let cursor = q.cursor.as_deref().map(|c| parse_id(c, "cursor")).transpose()?;
+    let cursor = q
+        .cursor
+        .as_deref()
+        .map(|c| parse_id(c, "cursor"))
+        .transpose()?;
     let mut rows = auth::list_operators(&state.store, cursor, limit + 1).await?;
     let next = if rows.len() > limit {
         rows.truncate(limit);
@@ -127,7 +141,10 @@ pub async fn list(
     } else {
         None
     };
-    Ok(Json(Page { items: rows.into_iter().map(view).collect(), next_cursor: next }))
+    Ok(Json(Page {
+        items: rows.into_iter().map(view).collect(),
+        next_cursor: next,
+    }))
 }
 
 /// Read one operator.
@@ -141,7 +158,9 @@ pub async fn get_one(
     Path(id): Path<String>,
 ) -> ApiResult<Json<OperatorView>> {
     let id = parse_id(&id, "operator")?;
-    let row = auth::operator(&state.store, id).await?.ok_or_else(|| ApiError::not_found("operator"))?;
+    let row = auth::operator(&state.store, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("operator"))?;
     Ok(Json(view(row)))
 }
 
@@ -158,13 +177,21 @@ pub async fn revoke(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let id = parse_id(&id, "operator")?;
-    let row = auth::operator(&state.store, id).await?.ok_or_else(|| ApiError::not_found("operator"))?;
+    let row = auth::operator(&state.store, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("operator"))?;
     if row.revoked_at.is_some() {
         return Ok(StatusCode::NO_CONTENT);
     }
     // Without an unscoped admin nobody could manage workspaces or operators any more.
-    if row.role == "admin" && row.labels.is_empty() && auth::other_full_admins(&state.store, id).await? == 0 {
-        return Err(ApiError::conflict("last_admin", "this is the last admin with access to every workspace"));
+    if row.role == "admin"
+        && row.labels.is_empty()
+        && auth::other_full_admins(&state.store, id).await? == 0
+    {
+        return Err(ApiError::conflict(
+            "last_admin",
+            "this is the last admin with access to every workspace",
+        ));
     }
     auth::revoke_operator(&state.store, id).await?;
     tracing::info!(operator.id = %id, "operator revoked");
