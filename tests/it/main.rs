@@ -3,6 +3,8 @@
 
 mod support;
 
+mod audit;
+mod authz;
 mod crash;
 mod input;
 mod operations;

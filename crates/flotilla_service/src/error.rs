@@ -31,6 +31,15 @@ pub enum ApiError {
     Internal(#[from] anyhow::Error),
 }
 
+/// Put in an error response's extensions: its code and, for a 403, the missing permission.
+#[derive(Debug, Clone)]
+pub struct ErrorCode {
+    /// The error's code.
+    pub code: &'static str,
+    /// `details.permission`, when present.
+    pub permission: Option<String>,
+}
+
 /// Shorthand for handler results.
 pub type ApiResult<T> = Result<T, ApiError>;
 
@@ -158,10 +167,18 @@ impl IntoResponse for ApiError {
                 ("internal", "internal error".to_string(), None)
             }
         };
+        // The audit trail records the code and a missing permission, never the message.
+        let permission = details
+            .as_ref()
+            .and_then(|d| d.get("permission"))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
         let mut body = json!({ "error": { "code": code, "message": message } });
         if let Some(details) = details {
             body["error"]["details"] = details;
         }
-        (status, Json(body)).into_response()
+        let mut resp = (status, Json(body)).into_response();
+        resp.extensions_mut().insert(ErrorCode { code, permission });
+        resp
     }
 }

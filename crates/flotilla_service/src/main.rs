@@ -1,4 +1,4 @@
-//! The `flotilla` binary: `serve`, `migrate`.
+//! The `flotilla` binary: `serve`, `migrate`, `operator create`.
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -26,6 +26,34 @@ enum Command {
     Migrate {
         #[command(flatten)]
         config: Config,
+    },
+    /// Manage operators from the command line (e.g. bootstrap the first admin).
+    Operator {
+        #[command(subcommand)]
+        command: OperatorCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum OperatorCommand {
+    /// Create an operator in FLOTILLA_DATABASE_URL and print its token once (stdout).
+    Create {
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// admin, manager, sdr or viewer.
+        #[arg(long)]
+        role: String,
+        /// Label scope, comma-separated (default: every workspace).
+        #[arg(long, value_delimiter = ',')]
+        labels: Vec<String>,
+        /// Database URL (not the whole service configuration: its `--role` means something else).
+        #[arg(
+            long,
+            env = "FLOTILLA_DATABASE_URL",
+            default_value = "sqlite://data/flotilla.db"
+        )]
+        database_url: String,
     },
 }
 
@@ -55,7 +83,42 @@ async fn main() -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }
+        Command::Operator {
+            command:
+                OperatorCommand::Create {
+                    name,
+                    role,
+                    labels,
+                    database_url,
+                },
+        } => create_operator(&database_url, &name, &role, &labels).await,
     }
+}
+
+async fn create_operator(
+    database_url: &str,
+    name: &str,
+    role: &str,
+    labels: &[String],
+) -> anyhow::Result<()> {
+    use flotilla_service::api::{operators::validate_role, validate_labels, validate_name};
+    // The same rules as POST /v1/operators.
+    let invalid = |e: flotilla_service::error::ApiError| anyhow::anyhow!("{e}");
+    let name = validate_name(name, "--name").map_err(invalid)?;
+    let role = validate_role(role).map_err(invalid)?;
+    let labels = validate_labels(labels, "--labels").map_err(invalid)?;
+    let db = flotilla_vault::Database::connect(database_url)
+        .await
+        .context("while connecting to the database")?;
+    db.migrate().await.context("while running migrations")?;
+    let store = flotilla_service::store::Store::new(db);
+    let token = flotilla_service::auth::new_token();
+    let id = flotilla_service::auth::insert_operator(&store, &name, &role, &labels, &token, false)
+        .await
+        .context("while creating the operator")?;
+    eprintln!("created operator {id} ({role}); its token, shown once and stored hashed:");
+    println!("{}", token.expose_secret());
+    Ok(())
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

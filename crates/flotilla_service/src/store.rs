@@ -212,7 +212,7 @@ pub struct TargetRow {
     pub updated_at: i64,
 }
 
-fn target_from_row(row: &AnyRow) -> Result<TargetRow, sqlx::Error> {
+pub(crate) fn target_from_row(row: &AnyRow) -> Result<TargetRow, sqlx::Error> {
     let json = |col: &str| -> Result<Option<Value>, sqlx::Error> {
         let s: Option<String> = row.try_get(col)?;
         Ok(s.and_then(|s| serde_json::from_str(&s).ok()))

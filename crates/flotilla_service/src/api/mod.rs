@@ -1,7 +1,9 @@
 //! The REST API (v1): routing, shared state, extractors and the list envelope.
 
+pub mod audit;
 pub mod health;
 pub mod operations;
+pub mod operators;
 pub mod workspaces;
 
 use std::sync::Arc;
@@ -71,7 +73,27 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/operations/{id}/targets", get(operations::targets))
         .route("/v1/operations/{id}/events", get(operations::events))
         .route("/v1/operations/{id}/cancel", post(operations::cancel))
-        .route("/v1/operations/{id}/retry", post(operations::retry));
+        .route("/v1/operations/{id}/retry", post(operations::retry))
+        .route(
+            "/v1/operators",
+            post(operators::create).get(operators::list),
+        )
+        .route(
+            "/v1/operators/{id}",
+            get(operators::get_one).delete(operators::revoke),
+        )
+        .route("/v1/audit", get(audit::list));
+    // After every `/v1` route (route_layer covers only the routes added before it): tokens and the
+    // access matrix first, the audit trail around them so it sees their refusals.
+    let v1 = v1
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::authz::enforce,
+        ))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::audit::record,
+        ));
     let app = if state.config.role == ProcessRole::Engine {
         ops
     } else {
@@ -116,9 +138,11 @@ async fn record_http_metrics(
         workspaces::delete, workspaces::put_credential,
         operations::create, operations::list, operations::get_one, operations::targets,
         operations::events, operations::cancel, operations::retry,
+        operators::create, operators::list, operators::get_one, operators::revoke,
+        audit::list,
         health::healthz, health::readyz,
     ),
-    components(schemas(ErrorBody, ErrorDetail)),
+    components(schemas(ErrorBody, ErrorDetail, operators::CreatedOperator, operators::OperatorView, audit::AuditEventView)),
     modifiers(&ApiConventions),
     security(("bearer" = []))
 )]

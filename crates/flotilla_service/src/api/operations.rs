@@ -161,8 +161,26 @@ fn target_view(t: TargetRow) -> Target {
     }
 }
 
-async fn operation_view(state: &AppState, op: OperationRow) -> ApiResult<Operation> {
-    let counts = state.store.target_counts(op.id).await?;
+/// The operation as `visible` (an operator's label scope) may see it: counts and the ids in its
+/// target spec cover only the workspaces in scope (see `scope.rs`).
+async fn operation_view(
+    state: &AppState,
+    op: OperationRow,
+    visible: Option<&[String]>,
+) -> ApiResult<Operation> {
+    let counts = state.store.target_counts_visible(op.id, visible).await?;
+    let total = if visible.is_some() {
+        counts.values().sum()
+    } else {
+        op.total
+    };
+    let mut targets = op.targets;
+    if visible.is_some() {
+        crate::scope::redact_spec(
+            &mut targets,
+            &state.store.visible_workspace_ids(visible).await?,
+        );
+    }
     let done: i64 = [
         tstate::SUCCEEDED,
         tstate::FAILED,
@@ -179,7 +197,7 @@ async fn operation_view(state: &AppState, op: OperationRow) -> ApiResult<Operati
     });
     let eta = rate
         .filter(|_| op.finished_at.is_none())
-        .map(|r| (op.total - done) as f64 / r);
+        .map(|r| (total - done) as f64 / r);
     Ok(Operation {
         id: op.id,
         kind: op.kind,
@@ -187,11 +205,11 @@ async fn operation_view(state: &AppState, op: OperationRow) -> ApiResult<Operati
         stop_reason: op.stop_reason,
         dry_run: op.dry_run,
         params: op.params,
-        targets: op.targets,
+        targets,
         counts,
         progress: Progress {
             done,
-            total: op.total,
+            total,
             rate_per_second: rate,
             eta_seconds: eta,
         },
@@ -322,7 +340,30 @@ pub async fn create(
     operator: Operator,
     headers: HeaderMap,
     ApiJson(body): ApiJson<CreateOperation>,
-) -> ApiResult<impl IntoResponse> {
+) -> axum::response::Response {
+    // The audit trail names the kind even when the request is refused.
+    let mut info = crate::audit::AuditInfo {
+        kind: Some(body.kind.clone()),
+        ..Default::default()
+    };
+    let mut resp = match create_inner(&state, &operator, &headers, body).await {
+        Ok((id, resp)) => {
+            info.operation_id = Some(id);
+            resp
+        }
+        Err(err) => err.into_response(),
+    };
+    resp.extensions_mut().insert(info);
+    resp
+}
+
+async fn create_inner(
+    state: &AppState,
+    operator: &Operator,
+    headers: &HeaderMap,
+    body: CreateOperation,
+) -> ApiResult<(Uuid, axum::response::Response)> {
+    let state = state.clone();
     let runner = kinds::runner(&body.kind).ok_or_else(|| {
         ApiError::bad_request(
             "unknown_kind",
@@ -330,8 +371,7 @@ pub async fn create(
         )
         .with_details(json!({ "field": "kind", "known": kinds::names() }))
     })?;
-    let (area, level) = authz::kind_permission(&body.kind, &body.params);
-    authz::require(&operator, area, level)?;
+    authz::require_kind(operator, &body.kind, &body.params, body.dry_run)?;
     validate_common(&body)?;
     let limits = Limits {
         max_items: state.config.max_items,
@@ -369,9 +409,9 @@ pub async fn create(
     if let Some(key) = &scoped_key
         && let Some(existing) = state.store.operation_by_idempotency_key(key).await?
     {
-        return repeat(&state, existing, &request_hash).await;
+        return repeat(&state, existing, &request_hash, operator).await;
     }
-    let workspace_ids = resolve_targets(&state, &operator, &body.targets).await?;
+    let workspace_ids = resolve_targets(&state, operator, &body.targets).await?;
     let new = NewOperation {
         kind: body.kind.clone(),
         params,
@@ -397,7 +437,7 @@ pub async fn create(
                 .ok_or_else(|| {
                     ApiError::Internal(anyhow::anyhow!("idempotency conflict without a row"))
                 })?;
-            return repeat(&state, existing, &request_hash).await;
+            return repeat(&state, existing, &request_hash, operator).await;
         }
         Err(e) => return Err(e.into()),
     };
@@ -409,19 +449,19 @@ pub async fn create(
         .operation(id)
         .await?
         .ok_or_else(|| ApiError::not_found("operation"))?;
+    let view = operation_view(&state, op, operator.visible_labels()).await?;
     Ok((
-        StatusCode::ACCEPTED,
-        location(id),
-        Json(operation_view(&state, op).await?),
-    )
-        .into_response())
+        id,
+        (StatusCode::ACCEPTED, location(id), Json(view)).into_response(),
+    ))
 }
 
 async fn repeat(
     state: &AppState,
     existing: OperationRow,
     request_hash: &str,
-) -> ApiResult<axum::response::Response> {
+    operator: &Operator,
+) -> ApiResult<(Uuid, axum::response::Response)> {
     if existing.request_hash.as_deref() != Some(request_hash) {
         return Err(ApiError::unprocessable(
             "idempotency_key_reused",
@@ -429,12 +469,11 @@ async fn repeat(
         ));
     }
     let id = existing.id;
+    let view = operation_view(state, existing, operator.visible_labels()).await?;
     Ok((
-        StatusCode::OK,
-        location(id),
-        Json(operation_view(state, existing).await?),
-    )
-        .into_response())
+        id,
+        (StatusCode::OK, location(id), Json(view)).into_response(),
+    ))
 }
 
 /// Query of `GET /v1/operations`.
@@ -456,7 +495,7 @@ pub struct ListQuery {
 ))]
 pub async fn list(
     State(state): State<AppState>,
-    _operator: Operator,
+    operator: Operator,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<Page<Operation>>> {
     let limit = PageParams {
@@ -464,7 +503,7 @@ pub async fn list(
         cursor: None,
     }
     .limit()?;
-    let cursor = q
+    let mut cursor = q
         .cursor
         .as_deref()
         .map(|c| parse_id(c, "cursor"))
@@ -477,10 +516,32 @@ pub async fn list(
             format!("status must be one of {:?}", op_status::ALL),
         ));
     }
-    let mut rows = state
-        .store
-        .list_operations(q.status.as_deref(), q.kind.as_deref(), cursor, limit + 1)
-        .await?;
+    // Operations the operator may not view (kind area, label scope) are left out; a page is
+    // filled from as many batches as that takes.
+    let visible = operator.visible_labels();
+    let mut rows = Vec::new();
+    loop {
+        let batch = state
+            .store
+            .list_operations(q.status.as_deref(), q.kind.as_deref(), cursor, limit + 1)
+            .await?;
+        let exhausted = batch.len() <= limit;
+        for op in batch {
+            cursor = Some(op.id);
+            if authz::require_kind_view(&operator, &op.kind, &op.params).is_err()
+                || !state.store.operation_visible(op.id, visible).await?
+            {
+                continue;
+            }
+            rows.push(op);
+            if rows.len() > limit {
+                break;
+            }
+        }
+        if exhausted || rows.len() > limit {
+            break;
+        }
+    }
     let next = if rows.len() > limit {
         rows.truncate(limit);
         rows.last().map(|o| o.id.to_string())
@@ -489,7 +550,7 @@ pub async fn list(
     };
     let mut items = Vec::with_capacity(rows.len());
     for op in rows {
-        items.push(operation_view(&state, op).await?);
+        items.push(operation_view(&state, op, visible).await?);
     }
     Ok(Json(Page {
         items,
@@ -497,13 +558,35 @@ pub async fn list(
     }))
 }
 
-async fn load(state: &AppState, raw: &str) -> ApiResult<OperationRow> {
+/// Loads an operation the operator may see: 404 outside their label scope (as if it did not
+/// exist), 403 when their role may not view its kind.
+async fn load(state: &AppState, raw: &str, operator: &Operator) -> ApiResult<OperationRow> {
+    let op = load_in_scope(state, raw, operator).await?;
+    authz::require_kind_view(operator, &op.kind, &op.params)?;
+    Ok(op)
+}
+
+/// Loads an operation within the operator's label scope (404 outside it), without a role check:
+/// cancel and retry check the kind's run permission instead, so a 403 names that one.
+async fn load_in_scope(
+    state: &AppState,
+    raw: &str,
+    operator: &Operator,
+) -> ApiResult<OperationRow> {
     let id = parse_id(raw, "operation")?;
-    state
+    let op = state
         .store
         .operation(id)
         .await?
-        .ok_or_else(|| ApiError::not_found("operation"))
+        .ok_or_else(|| ApiError::not_found("operation"))?;
+    if !state
+        .store
+        .operation_visible(op.id, operator.visible_labels())
+        .await?
+    {
+        return Err(ApiError::not_found("operation"));
+    }
+    Ok(op)
 }
 
 /// Read one operation: status, counts per target state, progress and timings.
@@ -513,11 +596,13 @@ async fn load(state: &AppState, raw: &str) -> ApiResult<OperationRow> {
 ))]
 pub async fn get_one(
     State(state): State<AppState>,
-    _operator: Operator,
+    operator: Operator,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Operation>> {
-    let op = load(&state, &id).await?;
-    Ok(Json(operation_view(&state, op).await?))
+    let op = load(&state, &id, &operator).await?;
+    Ok(Json(
+        operation_view(&state, op, operator.visible_labels()).await?,
+    ))
 }
 
 /// Query of `GET /v1/operations/{id}/targets`.
@@ -539,11 +624,11 @@ pub struct TargetsQuery {
 ))]
 pub async fn targets(
     State(state): State<AppState>,
-    _operator: Operator,
+    operator: Operator,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<TargetsQuery>,
 ) -> ApiResult<Json<Page<Target>>> {
-    let op = load(&state, &id).await?;
+    let op = load(&state, &id, &operator).await?;
     let limit = PageParams {
         limit: q.limit,
         cursor: None,
@@ -566,7 +651,13 @@ pub async fn targets(
     };
     let mut rows = state
         .store
-        .list_targets(op.id, q.state.as_deref(), after, limit + 1)
+        .list_targets_visible(
+            op.id,
+            q.state.as_deref(),
+            after,
+            limit + 1,
+            operator.visible_labels(),
+        )
         .await?;
     let next = if rows.len() > limit {
         rows.truncate(limit);
@@ -588,11 +679,12 @@ pub async fn targets(
 ))]
 pub async fn events(
     State(state): State<AppState>,
-    _operator: Operator,
+    operator: Operator,
     Path(id): Path<String>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
-    let op = load(&state, &id).await?;
+    let op = load(&state, &id, &operator).await?;
     let id = op.id;
+    let visible = operator.visible_labels().map(<[String]>::to_vec);
     let stream = async_stream::stream! {
         let mut last: Option<String> = None;
         loop {
@@ -601,7 +693,7 @@ pub async fn events(
                 _ => break,
             };
             let finished = op.finished_at.is_some();
-            let Ok(view) = operation_view(&state, op).await else { break };
+            let Ok(view) = operation_view(&state, op, visible.as_deref()).await else { break };
             let payload = json!({
                 "id": view.id, "status": view.status, "counts": view.counts, "progress": view.progress,
             })
@@ -631,10 +723,38 @@ pub async fn cancel(
     State(state): State<AppState>,
     operator: Operator,
     Path(id): Path<String>,
+) -> axum::response::Response {
+    let mut info = crate::audit::AuditInfo::default();
+    let mut resp = cancel_inner(&state, &operator, &id, &mut info)
+        .await
+        .into_response();
+    resp.extensions_mut().insert(info);
+    resp
+}
+
+async fn cancel_inner(
+    state: &AppState,
+    operator: &Operator,
+    id: &str,
+    info: &mut crate::audit::AuditInfo,
 ) -> ApiResult<Json<Operation>> {
-    let op = load(&state, &id).await?;
-    let (area, level) = authz::kind_permission(&op.kind, &op.params);
-    authz::require(&operator, area, level)?;
+    let (state, operator, id) = (state.clone(), operator.clone(), id.to_string());
+    let op = load_in_scope(&state, &id, &operator).await?;
+    info.kind = Some(op.kind.clone());
+    authz::require_kind(&operator, &op.kind, &op.params, op.dry_run)?;
+    // Cancelling stops every target; a scoped operator may do that only to operations that
+    // touch nothing outside their scope.
+    if !state
+        .store
+        .operation_fully_visible(op.id, operator.visible_labels())
+        .await?
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "outside_label_scope",
+            "this operation also targets workspaces outside your label scope",
+        ));
+    }
     if !state.store.cancel_operation(op.id, "cancelled").await? {
         return Err(ApiError::conflict(
             "operation_finished",
@@ -642,8 +762,10 @@ pub async fn cancel(
         ));
     }
     tracing::info!(operation.id = %op.id, operator = %operator.name, "operation cancelled");
-    let op = load(&state, &id).await?;
-    Ok(Json(operation_view(&state, op).await?))
+    let op = load(&state, &id, &operator).await?;
+    Ok(Json(
+        operation_view(&state, op, operator.visible_labels()).await?,
+    ))
 }
 
 /// Start a new operation over the failed and cancelled targets of this one.
@@ -657,10 +779,25 @@ pub async fn retry(
     State(state): State<AppState>,
     operator: Operator,
     Path(id): Path<String>,
-) -> ApiResult<impl IntoResponse> {
-    let op = load(&state, &id).await?;
-    let (area, level) = authz::kind_permission(&op.kind, &op.params);
-    authz::require(&operator, area, level)?;
+) -> axum::response::Response {
+    let mut info = crate::audit::AuditInfo::default();
+    let mut resp = retry_inner(&state, &operator, &id, &mut info)
+        .await
+        .into_response();
+    resp.extensions_mut().insert(info);
+    resp
+}
+
+async fn retry_inner(
+    state: &AppState,
+    operator: &Operator,
+    id: &str,
+    info: &mut crate::audit::AuditInfo,
+) -> ApiResult<axum::response::Response> {
+    let (state, operator) = (state.clone(), operator.clone());
+    let op = load_in_scope(&state, id, &operator).await?;
+    info.kind = Some(op.kind.clone());
+    authz::require_kind(&operator, &op.kind, &op.params, op.dry_run)?;
     if op.finished_at.is_none() {
         return Err(ApiError::conflict(
             "operation_running",
@@ -700,14 +837,13 @@ pub async fn retry(
     };
     let new_id = state.store.insert_operation(&new).await?;
     state.notify.notify_one();
+    info.operation_id = Some(new_id);
+    info.detail = Some(json!({ "retry_of": op.id }));
     let created = state
         .store
         .operation(new_id)
         .await?
         .ok_or_else(|| ApiError::not_found("operation"))?;
-    Ok((
-        StatusCode::ACCEPTED,
-        location(new_id),
-        Json(operation_view(&state, created).await?),
-    ))
+    let view = operation_view(&state, created, operator.visible_labels()).await?;
+    Ok((StatusCode::ACCEPTED, location(new_id), Json(view)).into_response())
 }

@@ -265,12 +265,17 @@ pub async fn register(
     state.vault.mark_verified(row.id).await?;
     tracing::info!(workspace.id = %row.id, instantly.workspace = %instantly_id, "workspace registered");
     let ws = load(&state.store, &state.vault, row.id, &operator).await?;
+    let audit = crate::audit::AuditInfo {
+        workspace_ids: vec![ws.id],
+        ..Default::default()
+    };
     Ok((
         StatusCode::CREATED,
         [(
             axum::http::header::LOCATION,
             format!("/v1/workspaces/{}", ws.id),
         )],
+        axum::Extension(audit),
         Json(ws),
     ))
 }
