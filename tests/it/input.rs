@@ -172,3 +172,75 @@ both!(
         app.stop().await;
     }
 );
+
+both!(
+    hostile_bodies_headers_and_paths_get_4xx_and_write_nothing,
+    |backend| {
+        let app = TestApp::start(backend).await;
+        let post_raw = |path: &'static str, body: Vec<u8>| {
+            app.http
+                .post(format!("{}{path}", app.url))
+                .bearer_auth(ADMIN_TOKEN)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+        };
+        // Deeply nested JSON: serde_json's recursion limit refuses it before any handler runs.
+        let deep = format!(
+            "{{\"kind\":\"members.invite\",\"targets\":{{\"all\":true}},\"params\":{}{}}}",
+            "[".repeat(5000),
+            "]".repeat(5000)
+        );
+        let resp = post_raw("/v1/operations", deep.into_bytes()).await.unwrap();
+        assert!(resp.status().is_client_error(), "{}", resp.status());
+        // Invalid UTF-8.
+        let resp = post_raw(
+            "/v1/workspaces",
+            b"{\"name\": \"\xff\xfe\", \"api_key\": \"k\"}".to_vec(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "malformed_json");
+        // A body over the default limit (2 MiB).
+        let resp = post_raw("/v1/workspaces", vec![b' '; 3 * 1024 * 1024])
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        // Header injection and control characters in names and labels.
+        for body in [
+            json!({ "name": "Acme\r\nX-Injected: 1", "api_key": "k" }),
+            json!({ "name": "Acme\u{0000}", "api_key": "k" }),
+            json!({ "name": "Acme", "api_key": "k", "labels": ["east\r\nX: y"] }),
+            json!({ "name": "Acme", "api_key": "k", "labels": ["../../etc"] }),
+            json!({ "name": "Acme", "api_key": "k\r\nX: y" }),
+        ] {
+            let (status, err) = app.post("/v1/workspaces", body.clone()).await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {err}");
+        }
+        // Path traversal and junk in ids.
+        for path in [
+            "/v1/workspaces/..%2F..%2Fetc%2Fpasswd",
+            "/v1/workspaces/%00",
+            "/v1/operations/1%20or%201=1",
+            "/v1/operations/00000000-0000-0000-0000-000000000000%27",
+        ] {
+            let (status, err) = app.get(path).await;
+            assert!(
+                status == StatusCode::BAD_REQUEST || status == StatusCode::NOT_FOUND,
+                "{path}: {status} {err}"
+            );
+            assert!(err["error"]["code"].is_string(), "{path}: {err}");
+        }
+        let (status, _) = app.get("/v1/workspaces/../../etc/passwd").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        // A query string that does not parse is answered in the envelope.
+        let (status, err) = app.get("/v1/workspaces?limit=lots").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(err["error"]["code"], "invalid_query");
+        assert_eq!(count(&app.db, "workspace").await, 0);
+        assert_eq!(app.operation_count().await, 0);
+        app.stop().await;
+    }
+);
