@@ -311,10 +311,26 @@ impl Engine {
                 }
             }
             if claimed > 0 && claimed == free {
-                // Saturated: look again as soon as a slot frees up.
-                tokio::select! {
-                    _ = tasks.join_next() => {}
-                    _ = shutdown.cancelled() => {}
+                // Saturated. Claim again once a batch of slots is free (or a poll interval has
+                // passed with at least one free): one claim transaction per finished target
+                // would make the claim loop, not Instantly, the bottleneck.
+                let batch = (self.config.max_in_flight / 8).max(1);
+                let deadline = tokio::time::sleep(Duration::from_millis(self.config.poll_ms));
+                tokio::pin!(deadline);
+                loop {
+                    tokio::select! {
+                        Some(_) = tasks.join_next() => {
+                            if permits.available_permits() >= batch {
+                                break;
+                            }
+                        }
+                        _ = &mut deadline => {
+                            if permits.available_permits() > 0 {
+                                break;
+                            }
+                        }
+                        _ = shutdown.cancelled() => break,
+                    }
                 }
                 continue;
             }
