@@ -5,5 +5,6 @@ mod support;
 
 mod crash;
 mod input;
+mod kinds;
 mod operations;
 mod workspaces;
