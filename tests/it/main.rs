@@ -7,4 +7,5 @@ mod crash;
 mod input;
 mod kinds;
 mod operations;
+mod replicas;
 mod workspaces;
