@@ -26,7 +26,11 @@ const EMAILS: [&str; 2] = ["ana@agency.example", "ben@agency.example"];
 /// The replica id in a `flotilla/<ver> (<replica id>)` User-Agent.
 fn replica_of(r: &RequestRecord) -> Option<String> {
     let ua = r.user_agent.as_deref()?;
-    let inner = ua.strip_prefix("flotilla/")?.split_once(" (")?.1.strip_suffix(')')?;
+    let inner = ua
+        .strip_prefix("flotilla/")?
+        .split_once(" (")?
+        .1
+        .strip_suffix(')')?;
     Some(inner.to_string())
 }
 
@@ -41,14 +45,22 @@ fn family(r: &RequestRecord) -> Option<&'static str> {
     }
 }
 
-fn overlaps(a: (DateTime<Utc>, DateTime<Utc>), b: (DateTime<Utc>, DateTime<Utc>)) -> bool {
+/// A request's [started_at, finished_at].
+type Span = (DateTime<Utc>, DateTime<Utc>);
+
+fn overlaps(a: Span, b: Span) -> bool {
     a.0 < b.1 && b.0 < a.1
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_share_operations_and_survive_a_sigkill() {
     flotilla_vault::testing::init_test_logging();
-    let sim = Simulator::spawn(SimConfig { latency: Duration::from_millis(15), ..SimConfig::default() }).await.unwrap();
+    let sim = Simulator::spawn(SimConfig {
+        latency: Duration::from_millis(15),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
     let test_db = TestDb::new(Backend::Postgres).await;
     let url = db_url(&test_db);
     let keys = test_keys();
@@ -57,7 +69,10 @@ async fn replicas_share_operations_and_survive_a_sigkill() {
     let mut replicas = Vec::new();
     for (i, dir) in dirs.iter().enumerate() {
         let id = format!("replica-{i}");
-        let extra = [("FLOTILLA_REPLICA_ID", id.as_str()), ("FLOTILLA_MAX_IN_FLIGHT", "4")];
+        let extra = [
+            ("FLOTILLA_REPLICA_ID", id.as_str()),
+            ("FLOTILLA_MAX_IN_FLIGHT", "4"),
+        ];
         replicas.push(spawn_serve(&url, &sim, keys.expose_secret(), dir.path(), &extra).await);
     }
     let api_url = replicas[1].url.clone();
@@ -66,8 +81,14 @@ async fn replicas_share_operations_and_survive_a_sigkill() {
     for i in 0..WORKSPACES {
         let ws = sim.create_workspace(&format!("client-{i}"));
         let key = sim.create_key(&ws, "flotilla", &["all:all"]);
-        let (status, body) = api(&http, &api_url, reqwest::Method::POST, "/v1/workspaces",
-            Some(json!({ "name": format!("client-{i}"), "api_key": key.key, "labels": ["fleet"] }))).await;
+        let (status, body) = api(
+            &http,
+            &api_url,
+            reqwest::Method::POST,
+            "/v1/workspaces",
+            Some(json!({ "name": format!("client-{i}"), "api_key": key.key, "labels": ["fleet"] })),
+        )
+        .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         sim_ids.push(ws);
     }
@@ -79,7 +100,14 @@ async fn replicas_share_operations_and_survive_a_sigkill() {
         json!({ "kind": "tags.create", "targets": { "labels": ["fleet"] }, "params": { "labels": LABELS } }),
         json!({ "kind": "members.invite", "targets": { "labels": ["fleet"] }, "params": { "emails": EMAILS, "role": "editor" } }),
     ] {
-        let (status, op) = api(&http, &api_url, reqwest::Method::POST, "/v1/operations", Some(body)).await;
+        let (status, op) = api(
+            &http,
+            &api_url,
+            reqwest::Method::POST,
+            "/v1/operations",
+            Some(body),
+        )
+        .await;
         assert_eq!(status, StatusCode::ACCEPTED, "{op}");
         ops.push(op["id"].as_str().unwrap().parse::<uuid::Uuid>().unwrap());
     }
@@ -88,13 +116,15 @@ async fn replicas_share_operations_and_survive_a_sigkill() {
     let running_under = |owner: &'static str| {
         let pool = test_db.db().pool().clone();
         async move {
-            sqlx::query("select count(*) as n from target where state = 'running' and lease_owner = $1")
-                .bind(owner)
-                .fetch_one(&pool)
-                .await
-                .unwrap()
-                .try_get::<i64, _>("n")
-                .unwrap()
+            sqlx::query(
+                "select count(*) as n from target where state = 'running' and lease_owner = $1",
+            )
+            .bind(owner)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+            .try_get::<i64, _>("n")
+            .unwrap()
         }
     };
     loop {
@@ -102,7 +132,10 @@ async fn replicas_share_operations_and_survive_a_sigkill() {
         if done >= (WORKSPACES as i64) / 2 && running_under("replica-0").await > 0 {
             break;
         }
-        assert!(done < 2 * WORKSPACES as i64, "finished before replica-0 could be killed");
+        assert!(
+            done < 2 * WORKSPACES as i64,
+            "finished before replica-0 could be killed"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let mut killed = replicas.remove(0);
@@ -126,30 +159,48 @@ async fn replicas_share_operations_and_survive_a_sigkill() {
     }
     // The survivors reclaimed every lease replica-0 held and finished those targets.
     for (op, ws) in &orphaned {
-        let row = sqlx::query("select state, attempts from target where operation_id = $1 and workspace_id = $2")
-            .bind(op)
-            .bind(ws)
-            .fetch_one(test_db.db().pool())
-            .await
-            .unwrap();
+        let row = sqlx::query(
+            "select state, attempts from target where operation_id = $1 and workspace_id = $2",
+        )
+        .bind(op)
+        .bind(ws)
+        .fetch_one(test_db.db().pool())
+        .await
+        .unwrap();
         assert_eq!(row.try_get::<String, _>(0).unwrap(), "succeeded");
-        assert!(row.try_get::<i64, _>(1).unwrap() >= 2, "reclaimed after replica-0's lease expired");
+        assert!(
+            row.try_get::<i64, _>(1).unwrap() >= 2,
+            "reclaimed after replica-0's lease expired"
+        );
     }
 
     let log = sim.request_log();
     // Every engine request names its replica.
     let engine: Vec<&RequestRecord> = log.iter().filter(|r| family(r).is_some()).collect();
-    assert!(engine.iter().all(|r| replica_of(r).is_some()), "every engine request carries its replica id");
+    assert!(
+        engine.iter().all(|r| replica_of(r).is_some()),
+        "every engine request carries its replica id"
+    );
     let workers: BTreeSet<String> = engine.iter().filter_map(|r| replica_of(r)).collect();
-    assert!(workers.len() >= 2, "more than one replica did work: {workers:?}");
-    assert!(workers.contains("replica-0"), "the killed replica had done work: {workers:?}");
+    assert!(
+        workers.len() >= 2,
+        "more than one replica did work: {workers:?}"
+    );
+    assert!(
+        workers.contains("replica-0"),
+        "the killed replica had done work: {workers:?}"
+    );
 
     // Per workspace: requests from different replicas, or for different operations, never
     // overlap in time.
-    let mut per_ws: BTreeMap<String, Vec<(String, &'static str, (DateTime<Utc>, DateTime<Utc>))>> = BTreeMap::new();
+    let mut per_ws: BTreeMap<String, Vec<(String, &'static str, Span)>> = BTreeMap::new();
     for r in &engine {
         let ws = r.workspace_id.clone().expect("workspace of request");
-        per_ws.entry(ws).or_default().push((replica_of(r).unwrap(), family(r).unwrap(), (r.started_at, r.finished_at)));
+        per_ws.entry(ws).or_default().push((
+            replica_of(r).unwrap(),
+            family(r).unwrap(),
+            (r.started_at, r.finished_at),
+        ));
     }
     assert_eq!(per_ws.len(), WORKSPACES);
     for (ws, reqs) in &per_ws {
@@ -164,19 +215,39 @@ async fn replicas_share_operations_and_survive_a_sigkill() {
 
     // Final state: every change exactly once.
     let mut tag_posts: BTreeMap<(String, String), usize> = BTreeMap::new();
-    for r in log.iter().filter(|r| r.method == "POST" && r.path == "/api/v2/custom-tags" && r.status == 200) {
-        let label = r.body.as_ref().and_then(|b| b["label"].as_str()).unwrap_or_default().to_string();
-        *tag_posts.entry((r.workspace_id.clone().unwrap_or_default(), label)).or_default() += 1;
+    for r in log
+        .iter()
+        .filter(|r| r.method == "POST" && r.path == "/api/v2/custom-tags" && r.status == 200)
+    {
+        let label = r
+            .body
+            .as_ref()
+            .and_then(|b| b["label"].as_str())
+            .unwrap_or_default()
+            .to_string();
+        *tag_posts
+            .entry((r.workspace_id.clone().unwrap_or_default(), label))
+            .or_default() += 1;
     }
     assert_eq!(tag_posts.len(), WORKSPACES * LABELS.len());
-    assert!(tag_posts.values().all(|n| *n == 1), "every tag created exactly once: {tag_posts:?}");
+    assert!(
+        tag_posts.values().all(|n| *n == 1),
+        "every tag created exactly once: {tag_posts:?}"
+    );
     let invites = invites_per_email(&sim);
     assert_eq!(invites.len(), WORKSPACES * EMAILS.len());
-    assert!(invites.values().all(|n| *n == 1), "every email invited exactly once: {invites:?}");
+    assert!(
+        invites.values().all(|n| *n == 1),
+        "every email invited exactly once: {invites:?}"
+    );
     for ws in &sim_ids {
         let state = sim.workspace(ws).unwrap();
         for label in LABELS {
-            assert_eq!(state.tags.iter().filter(|t| t.label == label).count(), 1, "{ws}: {label}");
+            assert_eq!(
+                state.tags.iter().filter(|t| t.label == label).count(),
+                1,
+                "{ws}: {label}"
+            );
         }
         let members = sim_members(&sim, ws);
         assert_eq!(members.len(), 3, "{ws}: {members:?}");

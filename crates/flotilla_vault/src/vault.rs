@@ -540,7 +540,11 @@ impl Vault {
     /// Records Instantly's id of the key held by the workspace's direct access credential, when
     /// it was not known yet (keys registered by hand come without it). Returns whether a row
     /// changed; a known id is never overwritten.
-    pub async fn learn_access_key_id(&self, workspace_id: Uuid, instantly_key_id: &str) -> Result<bool> {
+    pub async fn learn_access_key_id(
+        &self,
+        workspace_id: Uuid,
+        instantly_key_id: &str,
+    ) -> Result<bool> {
         let n = sqlx::query(
             "UPDATE vault_credential SET instantly_key_id = $1, updated_at = $2 \
              WHERE workspace_id = $3 AND purpose = 'access' AND mode = 'direct' AND instantly_key_id IS NULL",

@@ -43,28 +43,47 @@ fn validate(params: CampaignsParams, limits: &Limits) -> Result<CampaignsParams,
         .with_details(json!({ "field": "params.campaign_ids" }))),
         (None, Some(tag)) => {
             validate_label(&tag, "params.tag")?;
-            Ok(CampaignsParams { campaign_ids: None, tag: Some(tag) })
+            Ok(CampaignsParams {
+                campaign_ids: None,
+                tag: Some(tag),
+            })
         }
         (Some(ids), None) => {
             if ids.is_empty() {
-                return Err(ApiError::bad_request("invalid_params", "params.campaign_ids must not be empty")
-                    .with_details(json!({ "field": "params.campaign_ids" })));
+                return Err(ApiError::bad_request(
+                    "invalid_params",
+                    "params.campaign_ids must not be empty",
+                )
+                .with_details(json!({ "field": "params.campaign_ids" })));
             }
             if ids.len() > limits.max_items {
-                return Err(ApiError::unprocessable("too_many_items", "params.campaign_ids has too many items")
-                    .with_details(json!({ "field": "params.campaign_ids", "limit": limits.max_items })));
+                return Err(ApiError::unprocessable(
+                    "too_many_items",
+                    "params.campaign_ids has too many items",
+                )
+                .with_details(
+                    json!({ "field": "params.campaign_ids", "limit": limits.max_items }),
+                ));
             }
             let mut out: Vec<String> = Vec::new();
             for raw in ids {
-                let id = uuid::Uuid::parse_str(&raw).map(|u| u.hyphenated().to_string()).map_err(|_| {
-                    ApiError::bad_request("invalid_campaign_id", format!("not a campaign id: {raw:?}"))
+                let id = uuid::Uuid::parse_str(&raw)
+                    .map(|u| u.hyphenated().to_string())
+                    .map_err(|_| {
+                        ApiError::bad_request(
+                            "invalid_campaign_id",
+                            format!("not a campaign id: {raw:?}"),
+                        )
                         .with_details(json!({ "field": "params.campaign_ids", "value": raw }))
-                })?;
+                    })?;
                 if !out.contains(&id) {
                     out.push(id);
                 }
             }
-            Ok(CampaignsParams { campaign_ids: Some(out), tag: None })
+            Ok(CampaignsParams {
+                campaign_ids: Some(out),
+                tag: None,
+            })
         }
     }
 }
@@ -114,20 +133,32 @@ async fn plan_campaigns(
         (Some(label), _) => {
             let Some(tag) = find_tag(ctx, label).await? else {
                 plan.unchanged.push(
-                    Change::new(label, "tag_not_found").with_detail("no tag with this label here; no campaign to change"),
+                    Change::new(label, "tag_not_found")
+                        .with_detail("no tag with this label here; no campaign to change"),
                 );
                 return Ok(plan);
             };
             // instantly-api.md §9/§16 (SPEC): `tag_ids` filters campaigns by tag. Unlike the
             // mappings list (§13.3), no report says this filter is ignored.
-            let query = ListCampaigns { tag_ids: vec![tag.id], ..ListCampaigns::default() };
+            let query = ListCampaigns {
+                tag_ids: vec![tag.id],
+                ..ListCampaigns::default()
+            };
             ctx.client.list_campaigns(&query).try_collect().await?
         }
-        (None, _) => ctx.client.list_campaigns(&ListCampaigns::default()).try_collect().await?,
+        (None, _) => {
+            ctx.client
+                .list_campaigns(&ListCampaigns::default())
+                .try_collect()
+                .await?
+        }
     };
     let selected: Vec<&Campaign> = match &params.campaign_ids {
         Some(ids) => {
-            let by_id: HashMap<String, &Campaign> = campaigns.iter().map(|c| (c.id.to_ascii_lowercase(), c)).collect();
+            let by_id: HashMap<String, &Campaign> = campaigns
+                .iter()
+                .map(|c| (c.id.to_ascii_lowercase(), c))
+                .collect();
             let mut found = Vec::new();
             for id in ids {
                 match by_id.get(id) {
@@ -141,15 +172,23 @@ async fn plan_campaigns(
     };
     for c in selected {
         if direction.satisfied(c.status) {
-            plan.unchanged.push(Change::new(&c.id, direction.already()).with_detail(&c.name));
+            plan.unchanged
+                .push(Change::new(&c.id, direction.already()).with_detail(&c.name));
         } else {
-            plan.actions.push(((c.id.clone(), c.name.clone()), Change::new(&c.id, direction.done()).with_detail(&c.name)));
+            plan.actions.push((
+                (c.id.clone(), c.name.clone()),
+                Change::new(&c.id, direction.done()).with_detail(&c.name),
+            ));
         }
     }
     Ok(plan)
 }
 
-async fn apply_campaign(ctx: &TargetCtx, action: &CampaignAction, direction: Direction) -> Result<Change, TargetError> {
+async fn apply_campaign(
+    ctx: &TargetCtx,
+    action: &CampaignAction,
+    direction: Direction,
+) -> Result<Change, TargetError> {
     let (id, name) = action;
     let result = match direction {
         Direction::Pause => ctx.client.pause_campaign(id).await,
@@ -158,7 +197,9 @@ async fn apply_campaign(ctx: &TargetCtx, action: &CampaignAction, direction: Dir
     match result {
         Ok(_) => Ok(Change::new(id, direction.done()).with_detail(name)),
         // Deleted between our read and the write.
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(Change::new(id, "not_found").with_detail(name)),
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            Ok(Change::new(id, "not_found").with_detail(name))
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -175,11 +216,18 @@ impl Kind for Pause {
         validate(params, limits)
     }
 
-    async fn plan(ctx: &TargetCtx, params: &CampaignsParams) -> Result<Plan<CampaignAction>, TargetError> {
+    async fn plan(
+        ctx: &TargetCtx,
+        params: &CampaignsParams,
+    ) -> Result<Plan<CampaignAction>, TargetError> {
         plan_campaigns(ctx, params, Direction::Pause).await
     }
 
-    async fn apply(ctx: &TargetCtx, _params: &CampaignsParams, action: &CampaignAction) -> Result<Change, TargetError> {
+    async fn apply(
+        ctx: &TargetCtx,
+        _params: &CampaignsParams,
+        action: &CampaignAction,
+    ) -> Result<Change, TargetError> {
         apply_campaign(ctx, action, Direction::Pause).await
     }
 }
@@ -197,11 +245,18 @@ impl Kind for Activate {
         validate(params, limits)
     }
 
-    async fn plan(ctx: &TargetCtx, params: &CampaignsParams) -> Result<Plan<CampaignAction>, TargetError> {
+    async fn plan(
+        ctx: &TargetCtx,
+        params: &CampaignsParams,
+    ) -> Result<Plan<CampaignAction>, TargetError> {
         plan_campaigns(ctx, params, Direction::Activate).await
     }
 
-    async fn apply(ctx: &TargetCtx, _params: &CampaignsParams, action: &CampaignAction) -> Result<Change, TargetError> {
+    async fn apply(
+        ctx: &TargetCtx,
+        _params: &CampaignsParams,
+        action: &CampaignAction,
+    ) -> Result<Change, TargetError> {
         apply_campaign(ctx, action, Direction::Activate).await
     }
 }
@@ -214,12 +269,22 @@ mod tests {
     fn campaign_params_need_exactly_one_selector_and_uuids() {
         let limits = Limits { max_items: 10 };
         let p = |v: serde_json::Value| serde_json::from_value::<CampaignsParams>(v).unwrap();
-        assert_eq!(validate(p(json!({})), &limits).unwrap_err().code(), "invalid_params");
         assert_eq!(
-            validate(p(json!({"tag": "T", "campaign_ids": []})), &limits).unwrap_err().code(),
+            validate(p(json!({})), &limits).unwrap_err().code(),
             "invalid_params"
         );
-        assert_eq!(validate(p(json!({"campaign_ids": ["x"]})), &limits).unwrap_err().code(), "invalid_campaign_id");
+        assert_eq!(
+            validate(p(json!({"tag": "T", "campaign_ids": []})), &limits)
+                .unwrap_err()
+                .code(),
+            "invalid_params"
+        );
+        assert_eq!(
+            validate(p(json!({"campaign_ids": ["x"]})), &limits)
+                .unwrap_err()
+                .code(),
+            "invalid_campaign_id"
+        );
         assert!(validate(p(json!({"tag": "Team-East"})), &limits).is_ok());
     }
 }

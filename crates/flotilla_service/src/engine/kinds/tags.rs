@@ -9,8 +9,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use flotilla_instantly::{
-    Account, Campaign, CreateCustomTag, CustomTag, ListAccounts, ListCampaigns, ListCustomTags, ListTagMappings,
-    ResourceType, TagMapping, ToggleTagResources,
+    Account, Campaign, CreateCustomTag, CustomTag, ListAccounts, ListCampaigns, ListCustomTags,
+    ListTagMappings, ResourceType, TagMapping, ToggleTagResources,
 };
 use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
@@ -50,12 +50,19 @@ pub fn validate_label(label: &str, field: &str) -> Result<(), ApiError> {
 
 /// The workspace's tag with exactly this label (case-sensitive), if any; the oldest of several.
 pub async fn find_tag(ctx: &TargetCtx, label: &str) -> Result<Option<CustomTag>, TargetError> {
-    let query = ListCustomTags { search: Some(label.to_string()), ..ListCustomTags::default() };
+    let query = ListCustomTags {
+        search: Some(label.to_string()),
+        ..ListCustomTags::default()
+    };
     let tags: Vec<CustomTag> = ctx.client.list_custom_tags(&query).try_collect().await?;
     Ok(tags
         .into_iter()
         .filter(|t| t.label == label)
-        .min_by(|a, b| a.timestamp_created.cmp(&b.timestamp_created).then_with(|| a.id.cmp(&b.id))))
+        .min_by(|a, b| {
+            a.timestamp_created
+                .cmp(&b.timestamp_created)
+                .then_with(|| a.id.cmp(&b.id))
+        }))
 }
 
 /// Params of `tags.create`.
@@ -80,11 +87,18 @@ impl Kind for Create {
 
     fn validate(params: CreateParams, limits: &Limits) -> Result<CreateParams, ApiError> {
         if params.labels.is_empty() {
-            return Err(field_error("invalid_params", "params.labels", "params.labels must not be empty"));
+            return Err(field_error(
+                "invalid_params",
+                "params.labels",
+                "params.labels must not be empty",
+            ));
         }
         if params.labels.len() > limits.max_items {
-            return Err(ApiError::unprocessable("too_many_items", "params.labels has too many items")
-                .with_details(json!({ "field": "params.labels", "limit": limits.max_items })));
+            return Err(ApiError::unprocessable(
+                "too_many_items",
+                "params.labels has too many items",
+            )
+            .with_details(json!({ "field": "params.labels", "limit": limits.max_items })));
         }
         let mut labels: Vec<String> = Vec::new();
         for label in params.labels {
@@ -102,22 +116,36 @@ impl Kind for Create {
                 "params.description must be at most 1000 characters without control characters",
             ));
         }
-        Ok(CreateParams { labels, description: params.description })
+        Ok(CreateParams {
+            labels,
+            description: params.description,
+        })
     }
 
     async fn plan(ctx: &TargetCtx, params: &CreateParams) -> Result<Plan<String>, TargetError> {
         let mut plan = Plan::default();
         for label in &params.labels {
             match find_tag(ctx, label).await? {
-                Some(tag) => plan.unchanged.push(Change::new(label, "reused").with_detail(format!("tag {}", tag.id))),
-                None => plan.actions.push((label.clone(), Change::new(label, "created"))),
+                Some(tag) => plan
+                    .unchanged
+                    .push(Change::new(label, "reused").with_detail(format!("tag {}", tag.id))),
+                None => plan
+                    .actions
+                    .push((label.clone(), Change::new(label, "created"))),
             }
         }
         Ok(plan)
     }
 
-    async fn apply(ctx: &TargetCtx, params: &CreateParams, label: &String) -> Result<Change, TargetError> {
-        let req = CreateCustomTag { label: label.clone(), description: params.description.clone() };
+    async fn apply(
+        ctx: &TargetCtx,
+        params: &CreateParams,
+        label: &String,
+    ) -> Result<Change, TargetError> {
+        let req = CreateCustomTag {
+            label: label.clone(),
+            description: params.description.clone(),
+        };
         let tag = ctx.client.create_custom_tag(&req).await?;
         Ok(Change::new(label, "created").with_detail(format!("tag {}", tag.id)))
     }
@@ -157,12 +185,17 @@ impl TagResourcesParams {
 /// unknown; §16 says accounts have no id and the account list gives the email, so we use it).
 fn normalize_resource_id(resource_type: ResourceType, raw: &str) -> Result<String, ApiError> {
     let bad = || {
-        ApiError::bad_request("invalid_resource_id", format!("not a valid {} id: {raw:?}", type_name(resource_type)))
-            .with_details(json!({ "field": "params.resource_ids", "value": raw }))
+        ApiError::bad_request(
+            "invalid_resource_id",
+            format!("not a valid {} id: {raw:?}", type_name(resource_type)),
+        )
+        .with_details(json!({ "field": "params.resource_ids", "value": raw }))
     };
     match resource_type {
         ResourceType::Account => normalize_email(raw).map_err(|_| bad()),
-        _ => uuid::Uuid::parse_str(raw).map(|u| u.hyphenated().to_string()).map_err(|_| bad()),
+        _ => uuid::Uuid::parse_str(raw)
+            .map(|u| u.hyphenated().to_string())
+            .map_err(|_| bad()),
     }
 }
 
@@ -184,10 +217,16 @@ fn validate_tag_resources(
             "invalid_resource_type",
             format!("unknown resource type {:?}", params.resource_type),
         )
-        .with_details(json!({ "field": "params.resource_type", "allowed": ["campaign", "account"] })));
+        .with_details(
+            json!({ "field": "params.resource_type", "allowed": ["campaign", "account"] }),
+        ));
     }
     if params.create && !allow_create {
-        return Err(field_error("invalid_params", "params.create", "params.create is only for tags.assign"));
+        return Err(field_error(
+            "invalid_params",
+            "params.create",
+            "params.create is only for tags.assign",
+        ));
     }
     let resource_type = params.resource_type();
     let resource_ids = match (params.resource_ids, params.all) {
@@ -201,11 +240,20 @@ fn validate_tag_resources(
         (None, true) => None,
         (Some(ids), false) => {
             if ids.is_empty() {
-                return Err(field_error("invalid_params", "params.resource_ids", "params.resource_ids must not be empty"));
+                return Err(field_error(
+                    "invalid_params",
+                    "params.resource_ids",
+                    "params.resource_ids must not be empty",
+                ));
             }
             if ids.len() > limits.max_items {
-                return Err(ApiError::unprocessable("too_many_items", "params.resource_ids has too many items")
-                    .with_details(json!({ "field": "params.resource_ids", "limit": limits.max_items })));
+                return Err(ApiError::unprocessable(
+                    "too_many_items",
+                    "params.resource_ids has too many items",
+                )
+                .with_details(
+                    json!({ "field": "params.resource_ids", "limit": limits.max_items }),
+                ));
             }
             let mut out: Vec<String> = Vec::new();
             for raw in &ids {
@@ -217,7 +265,10 @@ fn validate_tag_resources(
             Some(out)
         }
     };
-    Ok(TagResourcesParams { resource_ids, ..params })
+    Ok(TagResourcesParams {
+        resource_ids,
+        ..params
+    })
 }
 
 /// The tag a target works with: its id once known, created at most once per attempt.
@@ -235,8 +286,15 @@ impl TagSlot {
         }
         self.created
             .get_or_init(|| async {
-                let req = CreateCustomTag { label: self.label.clone(), description: None };
-                ctx.client.create_custom_tag(&req).await.map(|t| t.id).map_err(TargetError::from)
+                let req = CreateCustomTag {
+                    label: self.label.clone(),
+                    description: None,
+                };
+                ctx.client
+                    .create_custom_tag(&req)
+                    .await
+                    .map(|t| t.id)
+                    .map_err(TargetError::from)
             })
             .await
             .clone()
@@ -265,7 +323,10 @@ impl Batch {
                     resource_ids: self.ids.clone(),
                     assign: self.assign,
                 };
-                ctx.client.toggle_tag_resources(&req).await.map_err(TargetError::from)
+                ctx.client
+                    .toggle_tag_resources(&req)
+                    .await
+                    .map_err(TargetError::from)
             })
             .await
             .clone()
@@ -282,18 +343,32 @@ pub enum TagAction {
 
 /// The workspace's resources of a type, keyed by lower-cased id, valued by the id as Instantly
 /// gave it.
-async fn resources(ctx: &TargetCtx, resource_type: ResourceType) -> Result<HashMap<String, String>, TargetError> {
+async fn resources(
+    ctx: &TargetCtx,
+    resource_type: ResourceType,
+) -> Result<HashMap<String, String>, TargetError> {
     let ids: Vec<String> = match resource_type {
         ResourceType::Account => {
-            let accounts: Vec<Account> = ctx.client.list_accounts(&ListAccounts::default()).try_collect().await?;
+            let accounts: Vec<Account> = ctx
+                .client
+                .list_accounts(&ListAccounts::default())
+                .try_collect()
+                .await?;
             accounts.into_iter().map(|a| a.email).collect()
         }
         _ => {
-            let campaigns: Vec<Campaign> = ctx.client.list_campaigns(&ListCampaigns::default()).try_collect().await?;
+            let campaigns: Vec<Campaign> = ctx
+                .client
+                .list_campaigns(&ListCampaigns::default())
+                .try_collect()
+                .await?;
             campaigns.into_iter().map(|c| c.id).collect()
         }
     };
-    Ok(ids.into_iter().map(|id| (id.to_ascii_lowercase(), id)).collect())
+    Ok(ids
+        .into_iter()
+        .map(|id| (id.to_ascii_lowercase(), id))
+        .collect())
 }
 
 /// Lower-cased ids of the resources of `resource_type` carrying `tag_id`.
@@ -301,9 +376,16 @@ async fn resources(ctx: &TargetCtx, resource_type: ResourceType) -> Result<HashM
 /// instantly-api.md §9 and §13.3 (EMP): the live `custom-tag-mappings` filters were seen
 /// ignored or only partly honoured, so a filtered read could silently miss mappings. We read
 /// every mapping and filter here.
-async fn tagged(ctx: &TargetCtx, tag_id: &str, resource_type: ResourceType) -> Result<HashSet<String>, TargetError> {
-    let mappings: Vec<TagMapping> =
-        ctx.client.list_custom_tag_mappings(&ListTagMappings::default()).try_collect().await?;
+async fn tagged(
+    ctx: &TargetCtx,
+    tag_id: &str,
+    resource_type: ResourceType,
+) -> Result<HashSet<String>, TargetError> {
+    let mappings: Vec<TagMapping> = ctx
+        .client
+        .list_custom_tag_mappings(&ListTagMappings::default())
+        .try_collect()
+        .await?;
     Ok(mappings
         .into_iter()
         .filter(|m| m.tag_id == tag_id && m.resource_type == resource_type)
@@ -331,7 +413,10 @@ async fn plan_tag_resources(
         created: OnceCell::new(),
     });
     if tag.is_none() {
-        plan.actions.push((TagAction::CreateTag(slot.clone()), Change::new(&params.tag, "created").with_detail("tag")));
+        plan.actions.push((
+            TagAction::CreateTag(slot.clone()),
+            Change::new(&params.tag, "created").with_detail("tag"),
+        ));
     }
     let present = resources(ctx, resource_type).await?;
     let wanted: Vec<String> = match &params.resource_ids {
@@ -350,7 +435,10 @@ async fn plan_tag_resources(
     for item in &wanted {
         let key = item.to_ascii_lowercase();
         let Some(listed) = present.get(&key) else {
-            plan.unchanged.push(Change::new(item, "not_found").with_detail(format!("no such {}", type_name(resource_type))));
+            plan.unchanged.push(
+                Change::new(item, "not_found")
+                    .with_detail(format!("no such {}", type_name(resource_type))),
+            );
             continue;
         };
         match (assign, carrying.contains(&key)) {
@@ -369,13 +457,20 @@ async fn plan_tag_resources(
             done: OnceCell::new(),
         });
         for (item, _) in chunk {
-            plan.actions.push((TagAction::Toggle(batch.clone(), item.clone()), Change::new(item, verb)));
+            plan.actions.push((
+                TagAction::Toggle(batch.clone(), item.clone()),
+                Change::new(item, verb),
+            ));
         }
     }
     Ok(plan)
 }
 
-async fn apply_tag_action(ctx: &TargetCtx, action: &TagAction, assign: bool) -> Result<Change, TargetError> {
+async fn apply_tag_action(
+    ctx: &TargetCtx,
+    action: &TagAction,
+    assign: bool,
+) -> Result<Change, TargetError> {
     match action {
         TagAction::CreateTag(slot) => {
             let id = slot.id(ctx).await?;
@@ -383,7 +478,10 @@ async fn apply_tag_action(ctx: &TargetCtx, action: &TagAction, assign: bool) -> 
         }
         TagAction::Toggle(batch, item) => {
             batch.run(ctx).await?;
-            Ok(Change::new(item, if assign { "assigned" } else { "unassigned" }))
+            Ok(Change::new(
+                item,
+                if assign { "assigned" } else { "unassigned" },
+            ))
         }
     }
 }
@@ -396,15 +494,25 @@ impl Kind for Assign {
     type Params = TagResourcesParams;
     type Action = TagAction;
 
-    fn validate(params: TagResourcesParams, limits: &Limits) -> Result<TagResourcesParams, ApiError> {
+    fn validate(
+        params: TagResourcesParams,
+        limits: &Limits,
+    ) -> Result<TagResourcesParams, ApiError> {
         validate_tag_resources(params, limits, true)
     }
 
-    async fn plan(ctx: &TargetCtx, params: &TagResourcesParams) -> Result<Plan<TagAction>, TargetError> {
+    async fn plan(
+        ctx: &TargetCtx,
+        params: &TagResourcesParams,
+    ) -> Result<Plan<TagAction>, TargetError> {
         plan_tag_resources(ctx, params, true).await
     }
 
-    async fn apply(ctx: &TargetCtx, _params: &TagResourcesParams, action: &TagAction) -> Result<Change, TargetError> {
+    async fn apply(
+        ctx: &TargetCtx,
+        _params: &TagResourcesParams,
+        action: &TagAction,
+    ) -> Result<Change, TargetError> {
         apply_tag_action(ctx, action, true).await
     }
 }
@@ -417,15 +525,25 @@ impl Kind for Unassign {
     type Params = TagResourcesParams;
     type Action = TagAction;
 
-    fn validate(params: TagResourcesParams, limits: &Limits) -> Result<TagResourcesParams, ApiError> {
+    fn validate(
+        params: TagResourcesParams,
+        limits: &Limits,
+    ) -> Result<TagResourcesParams, ApiError> {
         validate_tag_resources(params, limits, false)
     }
 
-    async fn plan(ctx: &TargetCtx, params: &TagResourcesParams) -> Result<Plan<TagAction>, TargetError> {
+    async fn plan(
+        ctx: &TargetCtx,
+        params: &TagResourcesParams,
+    ) -> Result<Plan<TagAction>, TargetError> {
         plan_tag_resources(ctx, params, false).await
     }
 
-    async fn apply(ctx: &TargetCtx, _params: &TagResourcesParams, action: &TagAction) -> Result<Change, TargetError> {
+    async fn apply(
+        ctx: &TargetCtx,
+        _params: &TagResourcesParams,
+        action: &TagAction,
+    ) -> Result<Change, TargetError> {
         apply_tag_action(ctx, action, false).await
     }
 }
@@ -445,20 +563,38 @@ mod tests {
         let ok = Assign::validate(p(json!({"tag": "Team-East", "resource_type": "campaign", "resource_ids": [id.to_uppercase(), id]})), &limits)
             .unwrap();
         assert_eq!(ok.resource_ids.unwrap(), vec![id]);
-        let err = Assign::validate(p(json!({"tag": "T", "resource_type": "campaign", "resource_ids": [id, "nope"]})), &limits)
-            .unwrap_err();
+        let err = Assign::validate(
+            p(json!({"tag": "T", "resource_type": "campaign", "resource_ids": [id, "nope"]})),
+            &limits,
+        )
+        .unwrap_err();
         assert_eq!(err.code(), "invalid_resource_id");
-        let err = Assign::validate(p(json!({"tag": "T", "resource_type": "lead", "all": true})), &limits).unwrap_err();
+        let err = Assign::validate(
+            p(json!({"tag": "T", "resource_type": "lead", "all": true})),
+            &limits,
+        )
+        .unwrap_err();
         assert_eq!(err.code(), "invalid_resource_type");
         let err = Assign::validate(p(json!({"tag": "T", "resource_type": "account", "all": true, "resource_ids": ["a@x.com"]})), &limits)
             .unwrap_err();
         assert_eq!(err.code(), "invalid_params");
-        let err = Unassign::validate(p(json!({"tag": "T", "resource_type": "account", "all": true, "create": true})), &limits)
-            .unwrap_err();
+        let err = Unassign::validate(
+            p(json!({"tag": "T", "resource_type": "account", "all": true, "create": true})),
+            &limits,
+        )
+        .unwrap_err();
         assert_eq!(err.code(), "invalid_params");
-        let err = Assign::validate(p(json!({"tag": " T", "resource_type": "account", "all": true})), &limits).unwrap_err();
+        let err = Assign::validate(
+            p(json!({"tag": " T", "resource_type": "account", "all": true})),
+            &limits,
+        )
+        .unwrap_err();
         assert_eq!(err.code(), "invalid_label");
-        let ok = Assign::validate(p(json!({"tag": "T", "resource_type": "account", "resource_ids": ["A@X.com"]})), &limits).unwrap();
+        let ok = Assign::validate(
+            p(json!({"tag": "T", "resource_type": "account", "resource_ids": ["A@X.com"]})),
+            &limits,
+        )
+        .unwrap();
         assert_eq!(ok.resource_ids.unwrap(), vec!["a@x.com"]);
     }
 }
