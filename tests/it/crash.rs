@@ -49,7 +49,7 @@ pub async fn spawn_serve(
             std::env::var("TEST_LOG").unwrap_or_else(|_| "error".into()),
         )
         .env("FLOTILLA_POLL_MS", "25")
-        .env("FLOTILLA_LEASE_SECONDS", "3")
+        .env("FLOTILLA_LEASE_SECONDS", "5")
         .env("FLOTILLA_RETRY_BASE_MS", "50")
         .env("FLOTILLA_RETRY_MAX_MS", "400")
         .stdout(Stdio::null())

@@ -7,6 +7,8 @@ mod audit;
 mod authz;
 mod crash;
 mod input;
+mod kinds;
 mod operations;
+mod replicas;
 mod soak;
 mod workspaces;

@@ -545,6 +545,27 @@ impl Vault {
         Ok(())
     }
 
+    /// Records Instantly's id of the key held by the workspace's direct access credential, when
+    /// it was not known yet (keys registered by hand come without it). Returns whether a row
+    /// changed; a known id is never overwritten.
+    pub async fn learn_access_key_id(
+        &self,
+        workspace_id: Uuid,
+        instantly_key_id: &str,
+    ) -> Result<bool> {
+        let n = sqlx::query(
+            "UPDATE vault_credential SET instantly_key_id = $1, updated_at = $2 \
+             WHERE workspace_id = $3 AND purpose = 'access' AND mode = 'direct' AND instantly_key_id IS NULL",
+        )
+        .bind(instantly_key_id)
+        .bind(now_ms())
+        .bind(workspace_id.to_string())
+        .execute(self.inner.db.pool())
+        .await?
+        .rows_affected();
+        Ok(n > 0)
+    }
+
     /// Re-wraps every data key not yet under the primary KEK, `batch` rows per transaction.
     /// Only data keys are unwrapped and re-wrapped: credential ciphertexts are not touched and no
     /// plaintext credential is produced. Safe to interrupt and to run again, and to run on

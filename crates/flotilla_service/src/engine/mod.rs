@@ -70,6 +70,7 @@ fn planned_verb(action: &str) -> String {
         "role_changed" => "change_role",
         "removed" => "remove",
         "created" => "create",
+        "recreated" => "recreate",
         "revoked" => "revoke",
         "assigned" => "assign",
         "unassigned" => "unassign",

@@ -15,7 +15,10 @@ use serde_json::Value;
 use super::{Change, Outcome, TargetCtx, TargetError};
 use crate::error::ApiError;
 
+pub mod api_keys;
+pub mod campaigns;
 pub mod members;
+pub mod tags;
 
 /// Limits that params validation enforces.
 #[derive(Debug, Clone, Copy)]
@@ -194,6 +197,13 @@ pub static REGISTRY: &[&dyn Runner] = &[
     &KindRunner::<members::Invite>(PhantomData),
     &KindRunner::<members::SetRole>(PhantomData),
     &KindRunner::<members::Remove>(PhantomData),
+    &KindRunner::<api_keys::Create>(PhantomData),
+    &KindRunner::<api_keys::Revoke>(PhantomData),
+    &KindRunner::<tags::Create>(PhantomData),
+    &KindRunner::<tags::Assign>(PhantomData),
+    &KindRunner::<tags::Unassign>(PhantomData),
+    &KindRunner::<campaigns::Pause>(PhantomData),
+    &KindRunner::<campaigns::Activate>(PhantomData),
 ];
 
 /// Looks a kind up by name.
