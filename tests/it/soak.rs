@@ -1,5 +1,5 @@
 //! Fault soak: 300 workspaces behind a slow, flaky, rate-limiting Instantly, then a 20-second
-//! outage in the middle of an operation. Every target succeeds and every change is made exactly
+//! outage in the middle of a tag assignment. Every target succeeds and every change is made exactly
 //! once (simulator state and request log); retries show in `/metrics`.
 
 use std::collections::BTreeMap;
@@ -32,7 +32,10 @@ both!(
         .await;
         let mut workspaces = Vec::new();
         for i in 0..N {
-            workspaces.push(app.register(&format!("soak-{i}"), &["soak"]).await.1);
+            let ws = app.register(&format!("soak-{i}"), &["soak"]).await.1;
+            app.sim.seed_campaign(&ws, "Spring push", 1);
+            app.sim.seed_campaign(&ws, "Re-engage", 2);
+            workspaces.push(ws);
         }
         app.sim.set_faults(Faults {
             latency: Duration::from_millis(100),
@@ -93,14 +96,19 @@ both!(
             "retries are visible in /metrics"
         );
 
-        // An outage of 20 s in the middle of the next operation: targets back off and resume.
+        // Tag every campaign for the team, with an outage of 20 s in the middle: targets back
+        // off and resume; each workspace gets the tag once and each campaign its mapping once.
         app.sim.set_faults(Faults {
             latency: Duration::from_millis(100),
             ..Faults::default()
         });
+        app.sim.clear_request_log();
         let id = app
-        .start_op(json!({ "kind": "members.set_role", "targets": { "labels": ["soak"] }, "params": { "emails": emails, "role": "editor" } }))
-        .await;
+            .start_op(json!({
+                "kind": "tags.assign", "targets": { "labels": ["soak"] },
+                "params": { "tag": "Team-Soak", "resource_type": "campaign", "all": true, "create": true },
+            }))
+            .await;
         loop {
             let (_, op) = app.get(&format!("/v1/operations/{id}")).await;
             if op["counts"]["succeeded"].as_i64().unwrap_or(0) >= 20 {
@@ -121,14 +129,28 @@ both!(
             .filter(|t| t["attempts"].as_i64().unwrap_or(0) > 1)
             .count();
         assert!(retried > 0, "the outage made targets retry");
+        let tag_creates = app
+            .sim
+            .request_log()
+            .iter()
+            .filter(|r| r.method == "POST" && r.path == "/api/v2/custom-tags" && r.status == 200)
+            .count();
+        assert_eq!(tag_creates, N, "one tag created per workspace");
         for ws in &workspaces {
-            let members = sim_members(&app.sim, ws);
-            for email in emails {
-                assert!(
-                    members.contains(&(email.to_string(), "editor".to_string())),
-                    "{ws}: {members:?}"
-                );
-            }
+            let state = app.sim.workspace(ws).unwrap();
+            let tags: Vec<_> = state
+                .tags
+                .iter()
+                .filter(|t| t.label == "Team-Soak")
+                .collect();
+            assert_eq!(tags.len(), 1, "{ws}");
+            let mapped: Vec<_> = state
+                .tag_mappings
+                .iter()
+                .filter(|m| m.tag_id == tags[0].id)
+                .collect();
+            assert_eq!(mapped.len(), 2, "{ws}: each campaign tagged once");
+            assert!(mapped.iter().all(|m| m.resource_type == 2));
         }
         app.stop().await;
     }
