@@ -6,4 +6,5 @@ mod support;
 mod crash;
 mod input;
 mod operations;
+mod reports;
 mod workspaces;

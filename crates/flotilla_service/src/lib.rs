@@ -7,4 +7,6 @@ pub mod authz;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod inventory;
+pub mod schedule;
 pub mod store;

@@ -2,6 +2,7 @@
 
 pub mod health;
 pub mod operations;
+pub mod reports;
 pub mod workspaces;
 
 use std::sync::Arc;
@@ -60,7 +61,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/operations/{id}/targets", get(operations::targets))
         .route("/v1/operations/{id}/events", get(operations::events))
         .route("/v1/operations/{id}/cancel", post(operations::cancel))
-        .route("/v1/operations/{id}/retry", post(operations::retry));
+        .route("/v1/operations/{id}/retry", post(operations::retry))
+        .route("/v1/reports/access", get(reports::access))
+        .route("/v1/reports/api-keys", get(reports::api_keys))
+        .route("/v1/reports/tags", get(reports::tags))
+        .route("/v1/reports/audit-logs", get(reports::audit_logs));
     let app = if state.config.role == ProcessRole::Engine { ops } else { ops.merge(v1) };
     app.fallback(|| async { ApiError::not_found("route") })
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
@@ -79,6 +84,7 @@ pub fn router(state: AppState) -> Router {
         operations::create, operations::list, operations::get_one, operations::targets,
         operations::events, operations::cancel, operations::retry,
         health::healthz, health::readyz,
+        reports::access, reports::api_keys, reports::tags, reports::audit_logs,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&BearerAuth),

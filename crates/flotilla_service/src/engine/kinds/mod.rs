@@ -15,6 +15,7 @@ use serde_json::Value;
 use super::{Change, Outcome, TargetCtx, TargetError};
 use crate::error::ApiError;
 
+pub mod inventory;
 pub mod members;
 
 /// Limits that params validation enforces.
@@ -181,6 +182,7 @@ pub static REGISTRY: &[&dyn Runner] = &[
     &KindRunner::<members::Invite>(PhantomData),
     &KindRunner::<members::SetRole>(PhantomData),
     &KindRunner::<members::Remove>(PhantomData),
+    &inventory::SyncInventory,
 ];
 
 /// Looks a kind up by name.
