@@ -147,7 +147,13 @@ fn format(raw: Option<&str>) -> ApiResult<Format> {
 
 fn scope(operator: &Operator, label: Option<&str>, workspace_id: Option<&str>) -> ApiResult<WorkspaceScope> {
     let label = match label {
-        Some(l) => validate_labels(&[l.to_string()], "label")?.pop(),
+        // A bad filter is a bad request (400), not an unprocessable body (422).
+        Some(l) => validate_labels(&[l.to_string()], "label")
+            .map_err(|_| {
+                ApiError::bad_request("invalid_label", format!("{l:?} is not a label (1-64 of A-Z a-z 0-9 _ . : -)"))
+                    .with_details(json!({ "field": "label" }))
+            })?
+            .pop(),
         None => None,
     };
     let workspace_id = match workspace_id {
