@@ -37,8 +37,16 @@ pub mod resource {
     /// Instantly's audit log.
     pub const AUDIT_LOGS: &str = "audit_logs";
     /// Every resource, in sync order.
-    pub const ALL: [&str; 8] =
-        [MEMBERS, API_KEYS, TAGS, TAG_MAPPINGS, CAMPAIGNS, ACCOUNTS, WORKSPACE_GROUPS, AUDIT_LOGS];
+    pub const ALL: [&str; 8] = [
+        MEMBERS,
+        API_KEYS,
+        TAGS,
+        TAG_MAPPINGS,
+        CAMPAIGNS,
+        ACCOUNTS,
+        WORKSPACE_GROUPS,
+        AUDIT_LOGS,
+    ];
 }
 
 /// How one resource of a workspace fared in a sync.
@@ -290,7 +298,10 @@ pub struct Sql {
 impl Sql {
     /// Starts with `sql`.
     pub fn new(sql: &str) -> Sql {
-        Sql { sql: sql.to_string(), binds: Vec::new() }
+        Sql {
+            sql: sql.to_string(),
+            binds: Vec::new(),
+        }
     }
 
     /// Adds a bind and returns its placeholder.
@@ -334,7 +345,10 @@ async fn insert_batched(
     suffix: &str,
 ) -> Result<(), sqlx::Error> {
     for chunk in rows.chunks(INSERT_CHUNK) {
-        let mut sql = Sql::new(&format!("insert into {table} ({}) values ", columns.join(", ")));
+        let mut sql = Sql::new(&format!(
+            "insert into {table} ({}) values ",
+            columns.join(", ")
+        ));
         for (i, row) in chunk.iter().enumerate() {
             debug_assert_eq!(row.len(), columns.len());
             let ph: Vec<String> = row.iter().map(|v| sql.bind(v.clone())).collect();
@@ -593,10 +607,11 @@ impl Inventory {
 
     /// The newest audit timestamp stored for a workspace (unix ms).
     pub async fn audit_cursor(&self, workspace_id: Uuid) -> Result<Option<i64>, sqlx::Error> {
-        let row = sqlx::query("select audit_cursor_at from inventory_snapshot where workspace_id = $1")
-            .bind(workspace_id.to_string())
-            .fetch_optional(self.pool())
-            .await?;
+        let row =
+            sqlx::query("select audit_cursor_at from inventory_snapshot where workspace_id = $1")
+                .bind(workspace_id.to_string())
+                .fetch_optional(self.pool())
+                .await?;
         Ok(match row {
             Some(r) => r.try_get("audit_cursor_at")?,
             None => None,
@@ -650,13 +665,27 @@ impl Inventory {
                     ResourceState::Synced(n) => ("synced", *n, None),
                     ResourceState::Unavailable(r) => ("unavailable", 0, Some(r.clone())),
                 };
-                vec![w(), (*name).into(), status.into(), count.into(), reason.into(), snap.synced_at.into()]
+                vec![
+                    w(),
+                    (*name).into(),
+                    status.into(),
+                    count.into(),
+                    reason.into(),
+                    snap.synced_at.into(),
+                ]
             })
             .collect();
         insert_batched(
             &mut tx,
             "inventory_resource",
-            &["workspace_id", "resource", "status", "item_count", "reason", "synced_at"],
+            &[
+                "workspace_id",
+                "resource",
+                "status",
+                "item_count",
+                "reason",
+                "synced_at",
+            ],
             resources,
             "",
         )
@@ -679,7 +708,15 @@ impl Inventory {
         insert_batched(
             &mut tx,
             "inventory_member",
-            &["workspace_id", "member_id", "email", "role", "accepted", "user_id", "created_at"],
+            &[
+                "workspace_id",
+                "member_id",
+                "email",
+                "role",
+                "accepted",
+                "user_id",
+                "created_at",
+            ],
             members,
             "",
         )
@@ -693,7 +730,9 @@ impl Inventory {
                     w(),
                     k.key_id.clone().into(),
                     k.name.clone().into(),
-                    serde_json::to_string(&k.scopes).unwrap_or_else(|_| "[]".into()).into(),
+                    serde_json::to_string(&k.scopes)
+                        .unwrap_or_else(|_| "[]".into())
+                        .into(),
                     k.created_at.into(),
                     k.updated_at.into(),
                     f.all_all.into(),
@@ -727,10 +766,23 @@ impl Inventory {
         let tags = snap
             .tags
             .iter()
-            .map(|t| vec![w(), t.tag_id.clone().into(), t.label.clone().into(), t.description.clone().into()])
+            .map(|t| {
+                vec![
+                    w(),
+                    t.tag_id.clone().into(),
+                    t.label.clone().into(),
+                    t.description.clone().into(),
+                ]
+            })
             .collect();
-        insert_batched(&mut tx, "inventory_tag", &["workspace_id", "tag_id", "label", "description"], tags, "")
-            .await?;
+        insert_batched(
+            &mut tx,
+            "inventory_tag",
+            &["workspace_id", "tag_id", "label", "description"],
+            tags,
+            "",
+        )
+        .await?;
         let mappings = snap
             .tag_mappings
             .iter()
@@ -747,7 +799,13 @@ impl Inventory {
         insert_batched(
             &mut tx,
             "inventory_tag_mapping",
-            &["workspace_id", "mapping_id", "tag_id", "resource_type", "resource_id"],
+            &[
+                "workspace_id",
+                "mapping_id",
+                "tag_id",
+                "resource_type",
+                "resource_id",
+            ],
             mappings,
             "",
         )
@@ -755,13 +813,36 @@ impl Inventory {
         let campaigns = snap
             .campaigns
             .iter()
-            .map(|c| vec![w(), c.campaign_id.clone().into(), c.name.clone().into(), c.status.into()])
+            .map(|c| {
+                vec![
+                    w(),
+                    c.campaign_id.clone().into(),
+                    c.name.clone().into(),
+                    c.status.into(),
+                ]
+            })
             .collect();
-        insert_batched(&mut tx, "inventory_campaign", &["workspace_id", "campaign_id", "name", "status"], campaigns, "")
-            .await?;
-        let accounts =
-            snap.accounts.iter().map(|a| vec![w(), a.email.clone().into(), a.status.into()]).collect();
-        insert_batched(&mut tx, "inventory_account", &["workspace_id", "email", "status"], accounts, "").await?;
+        insert_batched(
+            &mut tx,
+            "inventory_campaign",
+            &["workspace_id", "campaign_id", "name", "status"],
+            campaigns,
+            "",
+        )
+        .await?;
+        let accounts = snap
+            .accounts
+            .iter()
+            .map(|a| vec![w(), a.email.clone().into(), a.status.into()])
+            .collect();
+        insert_batched(
+            &mut tx,
+            "inventory_account",
+            &["workspace_id", "email", "status"],
+            accounts,
+            "",
+        )
+        .await?;
         let groups = snap
             .groups
             .iter()
@@ -854,14 +935,22 @@ impl Inventory {
     // ------------------------------------------------------------------ reports
 
     /// Workspaces in `scope` that have no snapshot yet, by id.
-    pub async fn missing_snapshots(&self, scope: &WorkspaceScope) -> Result<Vec<MissingSnapshot>, sqlx::Error> {
+    pub async fn missing_snapshots(
+        &self,
+        scope: &WorkspaceScope,
+    ) -> Result<Vec<MissingSnapshot>, sqlx::Error> {
         let mut sql = Sql::new("select w.id, w.name from workspace w where 1 = 1");
         let cond = scope.conditions(&mut sql);
         sql.push(&cond);
         sql.push(" and not exists (select 1 from inventory_snapshot s where s.workspace_id = w.id) order by w.id");
         let rows = sql.query().fetch_all(self.pool()).await?;
         rows.iter()
-            .map(|r| Ok(MissingSnapshot { workspace_id: uuid_col(r, "id")?, workspace_name: r.try_get("name")? }))
+            .map(|r| {
+                Ok(MissingSnapshot {
+                    workspace_id: uuid_col(r, "id")?,
+                    workspace_name: r.try_get("name")?,
+                })
+            })
             .collect()
     }
 
@@ -880,7 +969,10 @@ impl Inventory {
         let cond = scope.conditions(&mut sql);
         sql.push(&cond);
         let ph: Vec<String> = resources.iter().map(|r| sql.bind(*r)).collect();
-        sql.push(&format!(" and r.resource in ({}) order by r.workspace_id, r.resource", ph.join(", ")));
+        sql.push(&format!(
+            " and r.resource in ({}) order by r.workspace_id, r.resource",
+            ph.join(", ")
+        ));
         let rows = sql.query().fetch_all(self.pool()).await?;
         rows.iter()
             .map(|r| {
@@ -889,7 +981,9 @@ impl Inventory {
                     workspace_name: r.try_get("name")?,
                     resource: r.try_get("resource")?,
                     status: "unavailable".into(),
-                    reason: r.try_get::<Option<String>, _>("reason")?.unwrap_or_default(),
+                    reason: r
+                        .try_get::<Option<String>, _>("reason")?
+                        .unwrap_or_default(),
                     age: Age::of(r.try_get("synced_at")?, now),
                 })
             })
@@ -922,12 +1016,18 @@ impl Inventory {
             sql.push(&format!(" and m.role = {p}"));
         }
         if let Some([ws, em, id]) = cursor {
-            let (a, b, c) = (sql.bind(ws.as_str()), sql.bind(em.as_str()), sql.bind(id.as_str()));
+            let (a, b, c) = (
+                sql.bind(ws.as_str()),
+                sql.bind(em.as_str()),
+                sql.bind(id.as_str()),
+            );
             sql.push(&format!(
                 " and (m.workspace_id > {a} or (m.workspace_id = {a} and (m.email > {b} or (m.email = {b} and m.member_id > {c}))))"
             ));
         }
-        sql.push(&format!(" order by m.workspace_id, m.email, m.member_id limit {limit}"));
+        sql.push(&format!(
+            " order by m.workspace_id, m.email, m.member_id limit {limit}"
+        ));
         let rows = sql.query().fetch_all(self.pool()).await?;
         rows.iter()
             .map(|r| {
@@ -991,7 +1091,9 @@ impl Inventory {
         }
         if let Some([ws, id]) = cursor {
             let (a, b) = (sql.bind(ws.as_str()), sql.bind(id.as_str()));
-            sql.push(&format!(" and (k.workspace_id > {a} or (k.workspace_id = {a} and k.key_id > {b}))"));
+            sql.push(&format!(
+                " and (k.workspace_id > {a} or (k.workspace_id = {a} and k.key_id > {b}))"
+            ));
         }
         sql.push(&format!(" order by k.workspace_id, k.key_id limit {limit}"));
         let rows = sql.query().fetch_all(self.pool()).await?;
@@ -1057,7 +1159,9 @@ impl Inventory {
                 " and (a.at < {a} or (a.at = {a} and (a.workspace_id > {b} or (a.workspace_id = {b} and a.log_id > {c}))))"
             ));
         }
-        sql.push(&format!(" order by a.at desc, a.workspace_id, a.log_id limit {limit}"));
+        sql.push(&format!(
+            " order by a.at desc, a.workspace_id, a.log_id limit {limit}"
+        ));
         let rows = sql.query().fetch_all(self.pool()).await?;
         rows.iter()
             .map(|r| {
@@ -1065,7 +1169,8 @@ impl Inventory {
                     workspace_id: uuid_col(r, "workspace_id")?,
                     workspace_name: r.try_get("workspace_name")?,
                     id: r.try_get("log_id")?,
-                    timestamp: DateTime::from_timestamp_millis(r.try_get("at")?).unwrap_or_default(),
+                    timestamp: DateTime::from_timestamp_millis(r.try_get("at")?)
+                        .unwrap_or_default(),
                     activity_type: r.try_get("activity_type")?,
                     user_id: r.try_get("user_id")?,
                     user_name: r.try_get("user_name")?,
@@ -1112,8 +1217,13 @@ impl Inventory {
                 age: Age::of(r.try_get("synced_at")?, now),
             });
         }
-        let (Some(first), Some(last)) = (out.first(), out.last()) else { return Ok(out) };
-        let (first, last) = (first.workspace_id.to_string(), last.workspace_id.to_string());
+        let (Some(first), Some(last)) = (out.first(), out.last()) else {
+            return Ok(out);
+        };
+        let (first, last) = (
+            first.workspace_id.to_string(),
+            last.workspace_id.to_string(),
+        );
         // Rows come sorted by workspace id, so one range query per table fetches the whole page.
         let range = |table: &str, cols: &str, order: &str| {
             format!(
@@ -1122,11 +1232,27 @@ impl Inventory {
         };
         let fetch = |sql: String| {
             let (first, last) = (first.clone(), last.clone());
-            async move { sqlx::query(&sql).bind(first).bind(last).fetch_all(self.pool()).await }
+            async move {
+                sqlx::query(&sql)
+                    .bind(first)
+                    .bind(last)
+                    .fetch_all(self.pool())
+                    .await
+            }
         };
         let tags = fetch(range("inventory_tag", "tag_id, label", "label, tag_id")).await?;
-        let maps = fetch(range("inventory_tag_mapping", "tag_id, resource_type, resource_id", "mapping_id")).await?;
-        let camps = fetch(range("inventory_campaign", "campaign_id, name", "campaign_id")).await?;
+        let maps = fetch(range(
+            "inventory_tag_mapping",
+            "tag_id, resource_type, resource_id",
+            "mapping_id",
+        ))
+        .await?;
+        let camps = fetch(range(
+            "inventory_campaign",
+            "campaign_id, name",
+            "campaign_id",
+        ))
+        .await?;
         let accts = fetch(range("inventory_account", "email", "email")).await?;
         let unavail = fetch(format!(
             "select workspace_id, resource, reason from inventory_resource where workspace_id >= $1 and workspace_id <= $2 \
@@ -1137,49 +1263,90 @@ impl Inventory {
             resource::ACCOUNTS
         ))
         .await?;
-        let index: BTreeMap<String, usize> =
-            out.iter().enumerate().map(|(i, w)| (w.workspace_id.to_string(), i)).collect();
+        let index: BTreeMap<String, usize> = out
+            .iter()
+            .enumerate()
+            .map(|(i, w)| (w.workspace_id.to_string(), i))
+            .collect();
         // Per workspace: tag id → coverage, campaign id → name, account emails, tagged ids.
-        type Work = (BTreeMap<String, TagCoverage>, BTreeMap<String, String>, Vec<String>, Vec<(String, i64, String)>);
+        type Work = (
+            BTreeMap<String, TagCoverage>,
+            BTreeMap<String, String>,
+            Vec<String>,
+            Vec<(String, i64, String)>,
+        );
         let mut work: Vec<Work> = vec![Default::default(); out.len()];
         for r in &tags {
-            let Some(&i) = index.get(&r.try_get::<String, _>("workspace_id")?) else { continue };
+            let Some(&i) = index.get(&r.try_get::<String, _>("workspace_id")?) else {
+                continue;
+            };
             let tag_id: String = r.try_get("tag_id")?;
             work[i].0.insert(
                 tag_id.clone(),
-                TagCoverage { tag_id, label: r.try_get("label")?, campaigns: Vec::new(), accounts: Vec::new() },
+                TagCoverage {
+                    tag_id,
+                    label: r.try_get("label")?,
+                    campaigns: Vec::new(),
+                    accounts: Vec::new(),
+                },
             );
         }
         for r in &camps {
-            let Some(&i) = index.get(&r.try_get::<String, _>("workspace_id")?) else { continue };
-            work[i].1.insert(r.try_get("campaign_id")?, r.try_get("name")?);
+            let Some(&i) = index.get(&r.try_get::<String, _>("workspace_id")?) else {
+                continue;
+            };
+            work[i]
+                .1
+                .insert(r.try_get("campaign_id")?, r.try_get("name")?);
         }
         for r in &accts {
-            let Some(&i) = index.get(&r.try_get::<String, _>("workspace_id")?) else { continue };
+            let Some(&i) = index.get(&r.try_get::<String, _>("workspace_id")?) else {
+                continue;
+            };
             work[i].2.push(r.try_get("email")?);
         }
         for r in &maps {
-            let Some(&i) = index.get(&r.try_get::<String, _>("workspace_id")?) else { continue };
-            work[i].3.push((r.try_get("tag_id")?, r.try_get("resource_type")?, r.try_get("resource_id")?));
+            let Some(&i) = index.get(&r.try_get::<String, _>("workspace_id")?) else {
+                continue;
+            };
+            work[i].3.push((
+                r.try_get("tag_id")?,
+                r.try_get("resource_type")?,
+                r.try_get("resource_id")?,
+            ));
         }
         for r in &unavail {
-            let Some(&i) = index.get(&r.try_get::<String, _>("workspace_id")?) else { continue };
-            out[i].unavailable.insert(r.try_get("resource")?, r.try_get::<Option<String>, _>("reason")?.unwrap_or_default());
+            let Some(&i) = index.get(&r.try_get::<String, _>("workspace_id")?) else {
+                continue;
+            };
+            out[i].unavailable.insert(
+                r.try_get("resource")?,
+                r.try_get::<Option<String>, _>("reason")?
+                    .unwrap_or_default(),
+            );
         }
         for (row, (mut tags, campaigns, accounts, mappings)) in out.iter_mut().zip(work) {
             let mut tagged_campaigns = std::collections::BTreeSet::new();
             let mut tagged_accounts = std::collections::BTreeSet::new();
             for (tag_id, rtype, rid) in mappings {
                 // A mapping to a tag that no longer exists covers nothing.
-                let Some(tag) = tags.get_mut(&tag_id) else { continue };
+                let Some(tag) = tags.get_mut(&tag_id) else {
+                    continue;
+                };
                 match rtype {
                     2 => {
                         let name = campaigns.get(&rid).cloned().unwrap_or_default();
-                        tag.campaigns.push(Covered { id: rid.clone(), name });
+                        tag.campaigns.push(Covered {
+                            id: rid.clone(),
+                            name,
+                        });
                         tagged_campaigns.insert(rid);
                     }
                     1 => {
-                        tag.accounts.push(Covered { id: rid.clone(), name: rid.clone() });
+                        tag.accounts.push(Covered {
+                            id: rid.clone(),
+                            name: rid.clone(),
+                        });
                         tagged_accounts.insert(rid.to_ascii_lowercase());
                     }
                     _ => {}
@@ -1202,7 +1369,10 @@ impl Inventory {
             row.untagged_accounts = accounts
                 .into_iter()
                 .filter(|e| !tagged_accounts.contains(&e.to_ascii_lowercase()))
-                .map(|e| Covered { id: e.clone(), name: e })
+                .map(|e| Covered {
+                    id: e.clone(),
+                    name: e,
+                })
                 .collect();
         }
         Ok(out)
@@ -1210,7 +1380,10 @@ impl Inventory {
 
     /// Rows in an inventory table (the benchmark's baseline).
     pub async fn count(&self, table: &str) -> Result<i64, sqlx::Error> {
-        sqlx::query(&format!("select count(*) as n from {table}")).fetch_one(self.pool()).await?.try_get("n")
+        sqlx::query(&format!("select count(*) as n from {table}"))
+            .fetch_one(self.pool())
+            .await?
+            .try_get("n")
     }
 }
 
@@ -1232,14 +1405,35 @@ mod tests {
         let f = flags(&["all:all"]);
         assert!(f.all_all && f.all_scope && f.all_update && f.writes_api_keys && f.writes_members);
         let f = flags(&["all:read"]);
-        assert_eq!(f, ScopeFlags { all_scope: true, ..ScopeFlags::default() });
+        assert_eq!(
+            f,
+            ScopeFlags {
+                all_scope: true,
+                ..ScopeFlags::default()
+            }
+        );
         let f = flags(&["all:update"]);
         assert!(f.all_update && f.writes_api_keys && f.writes_members && !f.all_all);
         let f = flags(&["api_keys:delete", "campaigns:read"]);
-        assert_eq!(f, ScopeFlags { writes_api_keys: true, ..ScopeFlags::default() });
+        assert_eq!(
+            f,
+            ScopeFlags {
+                writes_api_keys: true,
+                ..ScopeFlags::default()
+            }
+        );
         let f = flags(&["workspace_members:all"]);
-        assert_eq!(f, ScopeFlags { writes_members: true, ..ScopeFlags::default() });
-        assert_eq!(flags(&["workspace_members:read", "api_keys:read"]), ScopeFlags::default());
+        assert_eq!(
+            f,
+            ScopeFlags {
+                writes_members: true,
+                ..ScopeFlags::default()
+            }
+        );
+        assert_eq!(
+            flags(&["workspace_members:read", "api_keys:read"]),
+            ScopeFlags::default()
+        );
     }
 
     #[test]
@@ -1254,7 +1448,10 @@ mod tests {
         let c = scope.conditions(&mut sql);
         assert!(c.contains("fl.label = $2"), "{c}");
         assert!(c.contains("in ($3, $4)"), "{c}");
-        let none = WorkspaceScope { visible: Some(vec![]), ..WorkspaceScope::default() };
+        let none = WorkspaceScope {
+            visible: Some(vec![]),
+            ..WorkspaceScope::default()
+        };
         assert_eq!(none.conditions(&mut Sql::default()), " and 1 = 0");
     }
 }

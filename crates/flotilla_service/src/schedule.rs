@@ -48,7 +48,12 @@ pub async fn tick(store: &Store, interval_seconds: u64, now: i64) -> Result<Tick
     if store.operation_by_idempotency_key(&key).await?.is_some() {
         return Ok(Tick::SlotTaken);
     }
-    let workspace_ids: Vec<Uuid> = store.all_workspace_labels().await?.into_iter().map(|(id, _)| id).collect();
+    let workspace_ids: Vec<Uuid> = store
+        .all_workspace_labels()
+        .await?
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
     if workspace_ids.is_empty() {
         return Ok(Tick::NoWorkspaces);
     }
@@ -74,7 +79,12 @@ pub async fn tick(store: &Store, interval_seconds: u64, now: i64) -> Result<Tick
 }
 
 /// Runs the schedule until `shutdown` (returns at once when `interval_seconds` is 0).
-pub async fn run(store: Store, interval_seconds: u64, notify: Arc<Notify>, shutdown: CancellationToken) {
+pub async fn run(
+    store: Store,
+    interval_seconds: u64,
+    notify: Arc<Notify>,
+    shutdown: CancellationToken,
+) {
     if interval_seconds == 0 {
         return;
     }
@@ -92,7 +102,9 @@ pub async fn run(store: Store, interval_seconds: u64, notify: Arc<Notify>, shutd
                 notify.notify_one();
             }
             Ok(other) => tracing::debug!(outcome = ?other, "inventory schedule tick"),
-            Err(err) => tracing::warn!(error = %err, "inventory schedule tick failed; will try next interval"),
+            Err(err) => {
+                tracing::warn!(error = %err, "inventory schedule tick failed; will try next interval")
+            }
         }
     }
 }

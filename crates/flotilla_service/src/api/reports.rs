@@ -31,8 +31,8 @@ use crate::auth::Operator;
 use crate::authz::{self, Area, Level};
 use crate::error::{ApiError, ApiResult};
 use crate::inventory::{
-    AccessRow, ApiKeyReportRow, AuditReportRow, Inventory, KEY_FLAGS, MissingSnapshot, TagsReportRow, Unavailable,
-    WorkspaceScope, report_now, resource,
+    AccessRow, ApiKeyReportRow, AuditReportRow, Inventory, KEY_FLAGS, MissingSnapshot,
+    TagsReportRow, Unavailable, WorkspaceScope, report_now, resource,
 };
 
 /// A page of a report.
@@ -127,7 +127,8 @@ pub struct AuditLogsQuery {
 }
 
 fn query<T>(q: Result<Query<T>, QueryRejection>) -> ApiResult<T> {
-    q.map(|Query(t)| t).map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))
+    q.map(|Query(t)| t)
+        .map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,41 +141,60 @@ fn format(raw: Option<&str>) -> ApiResult<Format> {
     match raw {
         None | Some("json") => Ok(Format::Json),
         Some("csv") => Ok(Format::Csv),
-        Some(other) => Err(ApiError::bad_request("invalid_format", format!("format must be json or csv, not {other:?}"))
-            .with_details(json!({ "field": "format", "allowed": ["json", "csv"] }))),
+        Some(other) => Err(ApiError::bad_request(
+            "invalid_format",
+            format!("format must be json or csv, not {other:?}"),
+        )
+        .with_details(json!({ "field": "format", "allowed": ["json", "csv"] }))),
     }
 }
 
-fn scope(operator: &Operator, label: Option<&str>, workspace_id: Option<&str>) -> ApiResult<WorkspaceScope> {
+fn scope(
+    operator: &Operator,
+    label: Option<&str>,
+    workspace_id: Option<&str>,
+) -> ApiResult<WorkspaceScope> {
     let label = match label {
         // A bad filter is a bad request (400), not an unprocessable body (422).
         Some(l) => validate_labels(&[l.to_string()], "label")
             .map_err(|_| {
-                ApiError::bad_request("invalid_label", format!("{l:?} is not a label (1-64 of A-Z a-z 0-9 _ . : -)"))
-                    .with_details(json!({ "field": "label" }))
+                ApiError::bad_request(
+                    "invalid_label",
+                    format!("{l:?} is not a label (1-64 of A-Z a-z 0-9 _ . : -)"),
+                )
+                .with_details(json!({ "field": "label" }))
             })?
             .pop(),
         None => None,
     };
     let workspace_id = match workspace_id {
         Some(raw) => Some(Uuid::parse_str(raw).map_err(|_| {
-            ApiError::bad_request("invalid_id", "workspace_id must be a UUID").with_details(json!({ "field": "workspace_id" }))
+            ApiError::bad_request("invalid_id", "workspace_id must be a UUID")
+                .with_details(json!({ "field": "workspace_id" }))
         })?),
         None => None,
     };
-    Ok(WorkspaceScope { workspace_id, label, visible: operator.visible_labels().map(<[String]>::to_vec) })
+    Ok(WorkspaceScope {
+        workspace_id,
+        label,
+        visible: operator.visible_labels().map(<[String]>::to_vec),
+    })
 }
 
 fn encode_cursor(parts: &[String]) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(parts).unwrap_or_default())
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(serde_json::to_vec(parts).unwrap_or_default())
 }
 
 fn decode_cursor(raw: Option<&str>, parts: usize) -> ApiResult<Option<Vec<String>>> {
     let Some(raw) = raw else { return Ok(None) };
     let bad = || {
-        ApiError::bad_request("invalid_cursor", "cursor is not one this report issued").with_details(json!({ "field": "cursor" }))
+        ApiError::bad_request("invalid_cursor", "cursor is not one this report issued")
+            .with_details(json!({ "field": "cursor" }))
     };
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(raw).map_err(|_| bad())?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(raw)
+        .map_err(|_| bad())?;
     let v: Vec<String> = serde_json::from_slice(&bytes).map_err(|_| bad())?;
     if v.len() != parts {
         return Err(bad());
@@ -202,8 +222,17 @@ trait ReportRow: Serialize + Send + 'static {
 
 impl ReportRow for AccessRow {
     const COLUMNS: &'static [&'static str] = &[
-        "workspace_id", "workspace_name", "email", "role", "accepted", "member_id", "user_id",
-        "snapshot_at", "snapshot_age_seconds", "status", "reason",
+        "workspace_id",
+        "workspace_name",
+        "email",
+        "role",
+        "accepted",
+        "member_id",
+        "user_id",
+        "snapshot_at",
+        "snapshot_age_seconds",
+        "status",
+        "reason",
     ];
     fn records(&self) -> Vec<Vec<String>> {
         vec![vec![
@@ -221,14 +250,28 @@ impl ReportRow for AccessRow {
         ]]
     }
     fn cursor(&self) -> Vec<String> {
-        vec![self.workspace_id.to_string(), self.email.clone(), self.member_id.clone()]
+        vec![
+            self.workspace_id.to_string(),
+            self.email.clone(),
+            self.member_id.clone(),
+        ]
     }
 }
 
 impl ReportRow for ApiKeyReportRow {
     const COLUMNS: &'static [&'static str] = &[
-        "workspace_id", "workspace_name", "key_id", "name", "scopes", "created_at", "flags",
-        "flotilla_credential", "snapshot_at", "snapshot_age_seconds", "status", "reason",
+        "workspace_id",
+        "workspace_name",
+        "key_id",
+        "name",
+        "scopes",
+        "created_at",
+        "flags",
+        "flotilla_credential",
+        "snapshot_at",
+        "snapshot_age_seconds",
+        "status",
+        "reason",
     ];
     fn records(&self) -> Vec<Vec<String>> {
         vec![vec![
@@ -253,8 +296,17 @@ impl ReportRow for ApiKeyReportRow {
 
 impl ReportRow for TagsReportRow {
     const COLUMNS: &'static [&'static str] = &[
-        "workspace_id", "workspace_name", "tag_id", "tag_label", "resource_type", "resource_id",
-        "resource_name", "snapshot_at", "snapshot_age_seconds", "status", "reason",
+        "workspace_id",
+        "workspace_name",
+        "tag_id",
+        "tag_label",
+        "resource_type",
+        "resource_id",
+        "resource_name",
+        "snapshot_at",
+        "snapshot_age_seconds",
+        "status",
+        "reason",
     ];
     fn records(&self) -> Vec<Vec<String>> {
         let row = |tag_id: &str, label: &str, rtype: &str, id: &str, name: &str, status: &str| {
@@ -299,9 +351,22 @@ impl ReportRow for TagsReportRow {
 
 impl ReportRow for AuditReportRow {
     const COLUMNS: &'static [&'static str] = &[
-        "workspace_id", "workspace_name", "id", "timestamp", "activity_type", "user_id", "user_name",
-        "ip_address", "from_api", "campaign_id", "api_key_id", "affected_count", "snapshot_at",
-        "snapshot_age_seconds", "status", "reason",
+        "workspace_id",
+        "workspace_name",
+        "id",
+        "timestamp",
+        "activity_type",
+        "user_id",
+        "user_name",
+        "ip_address",
+        "from_api",
+        "campaign_id",
+        "api_key_id",
+        "affected_count",
+        "snapshot_at",
+        "snapshot_age_seconds",
+        "status",
+        "reason",
     ];
     fn records(&self) -> Vec<Vec<String>> {
         vec![vec![
@@ -316,7 +381,9 @@ impl ReportRow for AuditReportRow {
             self.from_api.to_string(),
             opt(&self.campaign_id),
             opt(&self.api_key_id),
-            self.affected_count.map(|n| n.to_string()).unwrap_or_default(),
+            self.affected_count
+                .map(|n| n.to_string())
+                .unwrap_or_default(),
             ts_text(&self.age.snapshot_at),
             self.age.snapshot_age_seconds.to_string(),
             "ok".into(),
@@ -324,15 +391,27 @@ impl ReportRow for AuditReportRow {
         ]]
     }
     fn cursor(&self) -> Vec<String> {
-        vec![self.timestamp.timestamp_millis().to_string(), self.workspace_id.to_string(), self.id.clone()]
+        vec![
+            self.timestamp.timestamp_millis().to_string(),
+            self.workspace_id.to_string(),
+            self.id.clone(),
+        ]
     }
 }
 
 /// Fetches up to `limit` rows after a cursor.
-type Fetch<R> = Arc<dyn Fn(Option<Vec<String>>, usize) -> BoxFuture<'static, Result<Vec<R>, sqlx::Error>> + Send + Sync>;
+type Fetch<R> = Arc<
+    dyn Fn(Option<Vec<String>>, usize) -> BoxFuture<'static, Result<Vec<R>, sqlx::Error>>
+        + Send
+        + Sync,
+>;
 
 /// The status rows that close a CSV report: unavailable resources, then missing snapshots.
-fn status_records(columns: usize, unavailable: &[Unavailable], missing: &[MissingSnapshot]) -> Vec<Vec<String>> {
+fn status_records(
+    columns: usize,
+    unavailable: &[Unavailable],
+    missing: &[MissingSnapshot],
+) -> Vec<Vec<String>> {
     let blanks = columns - 6;
     let mut out = Vec::new();
     for u in unavailable {
@@ -349,7 +428,12 @@ fn status_records(columns: usize, unavailable: &[Unavailable], missing: &[Missin
     for m in missing {
         let mut r = vec![m.workspace_id.to_string(), m.workspace_name.clone()];
         r.extend(std::iter::repeat_n(String::new(), blanks));
-        r.extend([String::new(), String::new(), "missing_snapshot".into(), "no snapshot yet: run inventory.sync".into()]);
+        r.extend([
+            String::new(),
+            String::new(),
+            "missing_snapshot".into(),
+            "no snapshot yet: run inventory.sync".into(),
+        ]);
         out.push(r);
     }
     out
@@ -360,7 +444,9 @@ fn csv_chunk(records: &[Vec<String>]) -> Result<bytes::Bytes, std::io::Error> {
     for r in records {
         w.write_record(r)?;
     }
-    let buf = w.into_inner().map_err(|e| std::io::Error::other(e.to_string()))?;
+    let buf = w
+        .into_inner()
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
     Ok(bytes::Bytes::from(buf))
 }
 
@@ -391,7 +477,12 @@ async fn respond<R: ReportRow>(
         } else {
             None
         };
-        let page = ReportPage { items, next_cursor, missing_snapshots: missing, unavailable };
+        let page = ReportPage {
+            items,
+            next_cursor,
+            missing_snapshots: missing,
+            unavailable,
+        };
         return Ok(Json(page).into_response());
     }
     // CSV: the whole report, streamed in batches (keyset pagination), so memory stays flat
@@ -422,7 +513,10 @@ async fn respond<R: ReportRow>(
         StatusCode::OK,
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
-            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}.csv\"")),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}.csv\""),
+            ),
         ],
         Body::from_stream(stream),
     )
@@ -446,8 +540,11 @@ pub async fn access(
     let scope = scope(&operator, q.label.as_deref(), q.workspace_id.as_deref())?;
     let email = match q.email.as_deref().map(str::trim) {
         Some(e) if e.is_empty() || !e.contains('@') || e.chars().any(char::is_control) => {
-            return Err(ApiError::bad_request("invalid_email", format!("not an email address: {e:?}"))
-                .with_details(json!({ "field": "email" })));
+            return Err(ApiError::bad_request(
+                "invalid_email",
+                format!("not an email address: {e:?}"),
+            )
+            .with_details(json!({ "field": "email" })));
         }
         Some(e) => Some(e.to_ascii_lowercase()),
         None => None,
@@ -456,21 +553,45 @@ pub async fn access(
     if let Some(r) = q.role.as_deref()
         && !ROLES.contains(&r)
     {
-        return Err(ApiError::bad_request("invalid_role", format!("unknown role {r:?}"))
-            .with_details(json!({ "field": "role", "allowed": ROLES })));
+        return Err(
+            ApiError::bad_request("invalid_role", format!("unknown role {r:?}"))
+                .with_details(json!({ "field": "role", "allowed": ROLES })),
+        );
     }
     let inventory = Inventory::new(state.store.db().clone());
     let fetch: Fetch<AccessRow> = {
         let (inv, scope, role) = (inventory.clone(), scope.clone(), q.role.clone());
         Arc::new(move |cursor, limit| {
-            let (inv, scope, email, role) = (inv.clone(), scope.clone(), email.clone(), role.clone());
+            let (inv, scope, email, role) =
+                (inv.clone(), scope.clone(), email.clone(), role.clone());
             Box::pin(async move {
-                inv.access_page(&scope, email.as_deref(), role.as_deref(), cursor.as_deref(), limit, report_now()).await
+                inv.access_page(
+                    &scope,
+                    email.as_deref(),
+                    role.as_deref(),
+                    cursor.as_deref(),
+                    limit,
+                    report_now(),
+                )
+                .await
             })
         })
     };
-    let page = PageParams { limit: q.limit, cursor: q.cursor };
-    respond(inventory, scope, &[resource::MEMBERS], fmt, page, 3, fetch, "access").await
+    let page = PageParams {
+        limit: q.limit,
+        cursor: q.cursor,
+    };
+    respond(
+        inventory,
+        scope,
+        &[resource::MEMBERS],
+        fmt,
+        page,
+        3,
+        fetch,
+        "access",
+    )
+    .await
 }
 
 /// Every API key in every workspace, with its scopes and risk flags.
@@ -489,10 +610,19 @@ pub async fn api_keys(
     let fmt = format(q.format.as_deref())?;
     let scope = scope(&operator, q.label.as_deref(), q.workspace_id.as_deref())?;
     let mut flags: Vec<String> = Vec::new();
-    for f in q.flag.as_deref().unwrap_or_default().split(',').map(str::trim).filter(|f| !f.is_empty()) {
+    for f in q
+        .flag
+        .as_deref()
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+    {
         if !KEY_FLAGS.contains(&f) {
-            return Err(ApiError::bad_request("invalid_flag", format!("unknown flag {f:?}"))
-                .with_details(json!({ "field": "flag", "allowed": KEY_FLAGS })));
+            return Err(
+                ApiError::bad_request("invalid_flag", format!("unknown flag {f:?}"))
+                    .with_details(json!({ "field": "flag", "allowed": KEY_FLAGS })),
+            );
         }
         flags.push(f.to_string());
     }
@@ -504,12 +634,33 @@ pub async fn api_keys(
             let (inv, scope, flags) = (inv.clone(), scope.clone(), flags.clone());
             Box::pin(async move {
                 let now = report_now();
-                inv.api_keys_page(&scope, &flags, now.saturating_sub(max_age_ms), cursor.as_deref(), limit, now).await
+                inv.api_keys_page(
+                    &scope,
+                    &flags,
+                    now.saturating_sub(max_age_ms),
+                    cursor.as_deref(),
+                    limit,
+                    now,
+                )
+                .await
             })
         })
     };
-    let page = PageParams { limit: q.limit, cursor: q.cursor };
-    respond(inventory, scope, &[resource::API_KEYS], fmt, page, 2, fetch, "api-keys").await
+    let page = PageParams {
+        limit: q.limit,
+        cursor: q.cursor,
+    };
+    respond(
+        inventory,
+        scope,
+        &[resource::API_KEYS],
+        fmt,
+        page,
+        2,
+        fetch,
+        "api-keys",
+    )
+    .await
 }
 
 /// Per workspace: each tag with the campaigns and accounts it covers, and what carries no tag.
@@ -534,12 +685,21 @@ pub async fn tags(
             let (inv, scope) = (inv.clone(), scope.clone());
             Box::pin(async move {
                 let after = cursor.and_then(|c| c.into_iter().next());
-                inv.tags_page(&scope, after.as_deref(), limit, report_now()).await
+                inv.tags_page(&scope, after.as_deref(), limit, report_now())
+                    .await
             })
         })
     };
-    let page = PageParams { limit: q.limit, cursor: q.cursor };
-    const RESOURCES: &[&str] = &[resource::TAGS, resource::TAG_MAPPINGS, resource::CAMPAIGNS, resource::ACCOUNTS];
+    let page = PageParams {
+        limit: q.limit,
+        cursor: q.cursor,
+    };
+    const RESOURCES: &[&str] = &[
+        resource::TAGS,
+        resource::TAG_MAPPINGS,
+        resource::CAMPAIGNS,
+        resource::ACCOUNTS,
+    ];
     respond(inventory, scope, RESOURCES, fmt, page, 1, fetch, "tags").await
 }
 
@@ -548,11 +708,22 @@ fn parse_time(raw: &str, field: &'static str, end_of_day: bool) -> ApiResult<i64
         return Ok(t.timestamp_millis());
     }
     if let Ok(d) = NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
-        let start = d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc().timestamp_millis();
-        return Ok(if end_of_day { start + 86_400_000 - 1 } else { start });
+        let start = d
+            .and_hms_opt(0, 0, 0)
+            .unwrap_or_default()
+            .and_utc()
+            .timestamp_millis();
+        return Ok(if end_of_day {
+            start + 86_400_000 - 1
+        } else {
+            start
+        });
     }
-    Err(ApiError::bad_request("invalid_time", format!("{field} must be RFC 3339 or YYYY-MM-DD, not {raw:?}"))
-        .with_details(json!({ "field": field })))
+    Err(ApiError::bad_request(
+        "invalid_time",
+        format!("{field} must be RFC 3339 or YYYY-MM-DD, not {raw:?}"),
+    )
+    .with_details(json!({ "field": field })))
 }
 
 /// Instantly audit entries across workspaces, newest first.
@@ -572,18 +743,31 @@ pub async fn audit_logs(
     let scope = scope(&operator, q.label.as_deref(), q.workspace_id.as_deref())?;
     let activity_type = match q.activity_type.as_deref() {
         Some(raw) => Some(raw.trim().parse::<i64>().map_err(|_| {
-            ApiError::bad_request("invalid_activity_type", format!("activity_type must be an integer, not {raw:?}"))
-                .with_details(json!({ "field": "activity_type" }))
+            ApiError::bad_request(
+                "invalid_activity_type",
+                format!("activity_type must be an integer, not {raw:?}"),
+            )
+            .with_details(json!({ "field": "activity_type" }))
         })?),
         None => None,
     };
-    let since = q.since.as_deref().map(|s| parse_time(s, "since", false)).transpose()?;
-    let until = q.until.as_deref().map(|s| parse_time(s, "until", true)).transpose()?;
+    let since = q
+        .since
+        .as_deref()
+        .map(|s| parse_time(s, "since", false))
+        .transpose()?;
+    let until = q
+        .until
+        .as_deref()
+        .map(|s| parse_time(s, "until", true))
+        .transpose()?;
     if let (Some(s), Some(u)) = (since, until)
         && s > u
     {
-        return Err(ApiError::bad_request("invalid_time_range", "since must not be after until")
-            .with_details(json!({ "field": "since" })));
+        return Err(
+            ApiError::bad_request("invalid_time_range", "since must not be after until")
+                .with_details(json!({ "field": "since" })),
+        );
     }
     let inventory = Inventory::new(state.store.db().clone());
     let fetch: Fetch<AuditReportRow> = {
@@ -591,10 +775,32 @@ pub async fn audit_logs(
         Arc::new(move |cursor, limit| {
             let (inv, scope) = (inv.clone(), scope.clone());
             Box::pin(async move {
-                inv.audit_page(&scope, activity_type, since, until, cursor.as_deref(), limit, report_now()).await
+                inv.audit_page(
+                    &scope,
+                    activity_type,
+                    since,
+                    until,
+                    cursor.as_deref(),
+                    limit,
+                    report_now(),
+                )
+                .await
             })
         })
     };
-    let page = PageParams { limit: q.limit, cursor: q.cursor };
-    respond(inventory, scope, &[resource::AUDIT_LOGS], fmt, page, 3, fetch, "audit-logs").await
+    let page = PageParams {
+        limit: q.limit,
+        cursor: q.cursor,
+    };
+    respond(
+        inventory,
+        scope,
+        &[resource::AUDIT_LOGS],
+        fmt,
+        page,
+        3,
+        fetch,
+        "audit-logs",
+    )
+    .await
 }

@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use std::future::Future;
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
-use flotilla_instantly::{ErrorKind, ListAccounts, ListAuditLogs, ListCampaigns, ListCustomTags, ListTagMappings};
+use flotilla_instantly::{
+    ErrorKind, ListAccounts, ListAuditLogs, ListCampaigns, ListCustomTags, ListTagMappings,
+};
 use futures::TryStreamExt;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
@@ -17,8 +19,8 @@ use super::{Limits, Runner};
 use crate::engine::{Change, Outcome, TargetCtx, TargetError};
 use crate::error::ApiError;
 use crate::inventory::{
-    AccountRow, ApiKeyRow, AuditRow, CampaignRow, GroupMemberRow, Inventory, MemberRow, ResourceState, Snapshot,
-    TagMappingRow, TagRow, resource,
+    AccountRow, ApiKeyRow, AuditRow, CampaignRow, GroupMemberRow, Inventory, MemberRow,
+    ResourceState, Snapshot, TagMappingRow, TagRow, resource,
 };
 use crate::store::now_ms;
 
@@ -39,9 +41,14 @@ impl Runner for SyncInventory {
     }
 
     fn validate(&self, params: Value, _limits: &Limits) -> Result<Value, ApiError> {
-        let params = if params.is_null() { Value::Object(Default::default()) } else { params };
-        let parsed: SyncParams = serde_json::from_value(params)
-            .map_err(|e| ApiError::bad_request("invalid_params", format!("params for {NAME}: {e}")))?;
+        let params = if params.is_null() {
+            Value::Object(Default::default())
+        } else {
+            params
+        };
+        let parsed: SyncParams = serde_json::from_value(params).map_err(|e| {
+            ApiError::bad_request("invalid_params", format!("params for {NAME}: {e}"))
+        })?;
         serde_json::to_value(parsed).map_err(|e| ApiError::Internal(e.into()))
     }
 
@@ -96,7 +103,10 @@ async fn read<T>(
 async fn sync(ctx: &TargetCtx, dry_run: bool) -> Result<Outcome, TargetError> {
     let db_error = |e: sqlx::Error| TargetError::transient("database_error", e.to_string());
     let inventory = Inventory::new(ctx.store.db().clone());
-    let cursor = inventory.audit_cursor(ctx.workspace.id).await.map_err(db_error)?;
+    let cursor = inventory
+        .audit_cursor(ctx.workspace.id)
+        .await
+        .map_err(db_error)?;
     // instantly-api.md §10/§14 [UNK]: start_date is a day whose inclusivity and timezone are
     // unknown. Asking from the day before the newest entry seen covers any interpretation;
     // the overlap is de-duplicated by id when stored.
@@ -116,23 +126,64 @@ async fn sync(ctx: &TargetCtx, dry_run: bool) -> Result<Outcome, TargetError> {
     let mut s_accts = BTreeMap::new();
     let mut s_groups = BTreeMap::new();
     let mut s_audit = BTreeMap::new();
-    let audit_query = ListAuditLogs { start_date, ..ListAuditLogs::default() };
+    let audit_query = ListAuditLogs {
+        start_date,
+        ..ListAuditLogs::default()
+    };
     let (members, keys, tags, maps, camps, accts, groups, audit) = futures::join!(
-        read(resource::MEMBERS, client.list_members().try_collect::<Vec<_>>(), &mut s_members),
-        read(resource::API_KEYS, client.list_api_keys().try_collect::<Vec<_>>(), &mut s_keys),
-        read(resource::TAGS, client.list_custom_tags(&ListCustomTags::default()).try_collect::<Vec<_>>(), &mut s_tags),
+        read(
+            resource::MEMBERS,
+            client.list_members().try_collect::<Vec<_>>(),
+            &mut s_members
+        ),
+        read(
+            resource::API_KEYS,
+            client.list_api_keys().try_collect::<Vec<_>>(),
+            &mut s_keys
+        ),
+        read(
+            resource::TAGS,
+            client
+                .list_custom_tags(&ListCustomTags::default())
+                .try_collect::<Vec<_>>(),
+            &mut s_tags
+        ),
         read(
             resource::TAG_MAPPINGS,
-            client.list_custom_tag_mappings(&ListTagMappings::default()).try_collect::<Vec<_>>(),
+            client
+                .list_custom_tag_mappings(&ListTagMappings::default())
+                .try_collect::<Vec<_>>(),
             &mut s_maps
         ),
-        read(resource::CAMPAIGNS, client.list_campaigns(&ListCampaigns::default()).try_collect::<Vec<_>>(), &mut s_camps),
-        read(resource::ACCOUNTS, client.list_accounts(&ListAccounts::default()).try_collect::<Vec<_>>(), &mut s_accts),
-        read(resource::WORKSPACE_GROUPS, client.list_group_members().try_collect::<Vec<_>>(), &mut s_groups),
-        read(resource::AUDIT_LOGS, client.list_audit_logs(&audit_query).try_collect::<Vec<_>>(), &mut s_audit),
+        read(
+            resource::CAMPAIGNS,
+            client
+                .list_campaigns(&ListCampaigns::default())
+                .try_collect::<Vec<_>>(),
+            &mut s_camps
+        ),
+        read(
+            resource::ACCOUNTS,
+            client
+                .list_accounts(&ListAccounts::default())
+                .try_collect::<Vec<_>>(),
+            &mut s_accts
+        ),
+        read(
+            resource::WORKSPACE_GROUPS,
+            client.list_group_members().try_collect::<Vec<_>>(),
+            &mut s_groups
+        ),
+        read(
+            resource::AUDIT_LOGS,
+            client.list_audit_logs(&audit_query).try_collect::<Vec<_>>(),
+            &mut s_audit
+        ),
     );
     let mut states = BTreeMap::new();
-    for s in [s_members, s_keys, s_tags, s_maps, s_camps, s_accts, s_groups, s_audit] {
+    for s in [
+        s_members, s_keys, s_tags, s_maps, s_camps, s_accts, s_groups, s_audit,
+    ] {
         states.extend(s);
     }
     // Any other failure (401, 429, 5xx, transport) decides the whole target: a transient one is
@@ -143,7 +194,12 @@ async fn sync(ctx: &TargetCtx, dry_run: bool) -> Result<Outcome, TargetError> {
             match $r {
                 Ok(v) => v.unwrap_or_default(),
                 Err(e) => {
-                    if first_err.as_ref().is_none_or(|f: &flotilla_instantly::Error| f.is_transient() && !e.is_transient()) {
+                    if first_err
+                        .as_ref()
+                        .is_none_or(|f: &flotilla_instantly::Error| {
+                            f.is_transient() && !e.is_transient()
+                        })
+                    {
                         first_err = Some(e);
                     }
                     Vec::new()
@@ -208,7 +264,11 @@ async fn sync(ctx: &TargetCtx, dry_run: bool) -> Result<Outcome, TargetError> {
             .collect(),
         tags: tags
             .into_iter()
-            .map(|t| TagRow { tag_id: t.id, label: t.label, description: t.description })
+            .map(|t| TagRow {
+                tag_id: t.id,
+                label: t.label,
+                description: t.description,
+            })
             .collect(),
         tag_mappings: maps
             .into_iter()
@@ -221,9 +281,19 @@ async fn sync(ctx: &TargetCtx, dry_run: bool) -> Result<Outcome, TargetError> {
             .collect(),
         campaigns: camps
             .into_iter()
-            .map(|c| CampaignRow { campaign_id: c.id, name: c.name, status: c.status.0 })
+            .map(|c| CampaignRow {
+                campaign_id: c.id,
+                name: c.name,
+                status: c.status.0,
+            })
             .collect(),
-        accounts: accts.into_iter().map(|a| AccountRow { email: a.email, status: a.status.0 }).collect(),
+        accounts: accts
+            .into_iter()
+            .map(|a| AccountRow {
+                email: a.email,
+                status: a.status.0,
+            })
+            .collect(),
         groups: groups
             .into_iter()
             .map(|g| GroupMemberRow {
@@ -241,11 +311,19 @@ async fn sync(ctx: &TargetCtx, dry_run: bool) -> Result<Outcome, TargetError> {
     let mut changes = Vec::new();
     for name in resource::ALL {
         let change = match states.get(name) {
-            Some(ResourceState::Synced(n)) => Change::new(name, "synced").with_detail(n.to_string()),
-            Some(ResourceState::Unavailable(reason)) => Change::new(name, "unavailable").with_detail(reason.clone()),
+            Some(ResourceState::Synced(n)) => {
+                Change::new(name, "synced").with_detail(n.to_string())
+            }
+            Some(ResourceState::Unavailable(reason)) => {
+                Change::new(name, "unavailable").with_detail(reason.clone())
+            }
             None => continue,
         };
-        let change = if dry_run && change.action == "synced" { change.planned() } else { change };
+        let change = if dry_run && change.action == "synced" {
+            change.planned()
+        } else {
+            change
+        };
         changes.push(change);
     }
     if dry_run {
@@ -253,7 +331,10 @@ async fn sync(ctx: &TargetCtx, dry_run: bool) -> Result<Outcome, TargetError> {
     }
     // A replica that lost this target's lease may store the same workspace concurrently; both
     // snapshots are fresh reads and each replacement is one transaction, so the last one wins.
-    inventory.replace_snapshot(&snapshot).await.map_err(db_error)?;
+    inventory
+        .replace_snapshot(&snapshot)
+        .await
+        .map_err(db_error)?;
     Ok(Outcome::new(changes, "synced"))
 }
 
@@ -264,8 +345,22 @@ mod tests {
     #[test]
     fn params_are_an_empty_object() {
         let limits = Limits { max_items: 10 };
-        assert_eq!(SyncInventory.validate(serde_json::json!({}), &limits).unwrap(), serde_json::json!({}));
-        assert_eq!(SyncInventory.validate(Value::Null, &limits).unwrap(), serde_json::json!({}));
-        assert_eq!(SyncInventory.validate(serde_json::json!({"x": 1}), &limits).unwrap_err().code(), "invalid_params");
+        assert_eq!(
+            SyncInventory
+                .validate(serde_json::json!({}), &limits)
+                .unwrap(),
+            serde_json::json!({})
+        );
+        assert_eq!(
+            SyncInventory.validate(Value::Null, &limits).unwrap(),
+            serde_json::json!({})
+        );
+        assert_eq!(
+            SyncInventory
+                .validate(serde_json::json!({"x": 1}), &limits)
+                .unwrap_err()
+                .code(),
+            "invalid_params"
+        );
     }
 }
