@@ -10,5 +10,6 @@ mod input;
 mod kinds;
 mod operations;
 mod replicas;
+mod reports;
 mod soak;
 mod workspaces;

@@ -112,6 +112,17 @@ pub async fn serve(
     } else {
         None
     };
+    // The inventory schedule runs beside the engine (off unless FLOTILLA_SYNC_INTERVAL_SECONDS > 0).
+    let schedule_task = (state.config.role != ProcessRole::Api
+        && state.config.sync_interval_seconds > 0)
+        .then(|| {
+            tokio::spawn(crate::schedule::run(
+                state.store.clone(),
+                state.config.sync_interval_seconds,
+                state.notify.clone(),
+                shutdown.clone(),
+            ))
+        });
     let addr = listener.local_addr()?;
     tracing::info!(%addr, role = ?state.config.role, "flotilla listening");
     let app = api::router(state);
@@ -120,6 +131,9 @@ pub async fn serve(
         .with_graceful_shutdown(async move { http_shutdown.cancelled().await })
         .await
         .context("while serving HTTP")?;
+    if let Some(task) = schedule_task {
+        let _ = task.await;
+    }
     if let Some(task) = engine_task {
         let _ = tokio::time::timeout(Duration::from_secs(120), task).await;
     }

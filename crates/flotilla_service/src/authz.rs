@@ -211,8 +211,7 @@ const ADMIN: Access = Access::Perm(Area::Flotilla, Level::Full);
 
 /// Every `/v1` route with its audit action and the permission it needs: the one table that the
 /// [`enforce`] middleware, the audit trail, the README and the tests all read. A `/v1` route
-/// missing here is refused to everyone but admins (fail closed). Reports, when they land, belong
-/// here too (e.g. `/v1/reports/access` → `members:view`, `/v1/reports/api-keys` → `api_keys:view`).
+/// missing here is refused to everyone but admins (fail closed).
 pub static ROUTES: &[Route] = &[
     r(Method::POST, "/v1/workspaces", "workspaces.register", ADMIN),
     r(
@@ -297,6 +296,30 @@ pub static ROUTES: &[Route] = &[
         ADMIN,
     ),
     r(Method::GET, "/v1/audit", "audit.list", ADMIN),
+    r(
+        Method::GET,
+        "/v1/reports/access",
+        "reports.access",
+        Access::Perm(Area::Members, Level::View),
+    ),
+    r(
+        Method::GET,
+        "/v1/reports/api-keys",
+        "reports.api_keys",
+        Access::Perm(Area::ApiKeys, Level::View),
+    ),
+    r(
+        Method::GET,
+        "/v1/reports/tags",
+        "reports.tags",
+        Access::Perm(Area::Campaigns, Level::View),
+    ),
+    r(
+        Method::GET,
+        "/v1/reports/audit-logs",
+        "reports.audit_logs",
+        Access::Perm(Area::Campaigns, Level::View),
+    ),
 ];
 
 /// The [`ROUTES`] row for a method and matched route pattern.

@@ -114,6 +114,15 @@ pub struct Config {
     /// Seconds a graceful shutdown waits for in-flight targets before releasing their leases.
     #[arg(long, env = "FLOTILLA_SHUTDOWN_GRACE_SECONDS", default_value_t = 20)]
     pub shutdown_grace_seconds: u64,
+
+    /// Every this many seconds, start an `inventory.sync` over all workspaces unless one is
+    /// pending or running (`0` = off). Runs in every process whose role is not `api`.
+    #[arg(long, env = "FLOTILLA_SYNC_INTERVAL_SECONDS", default_value_t = 0)]
+    pub sync_interval_seconds: u64,
+
+    /// API keys older than this many days carry the `older_than_max_age` flag in the API keys report.
+    #[arg(long, env = "FLOTILLA_KEY_MAX_AGE_DAYS", default_value_t = 90)]
+    pub key_max_age_days: u64,
 }
 
 impl Config {

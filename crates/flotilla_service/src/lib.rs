@@ -8,5 +8,7 @@ pub mod authz;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod inventory;
+pub mod schedule;
 pub mod scope;
 pub mod store;

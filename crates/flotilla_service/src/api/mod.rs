@@ -4,6 +4,7 @@ pub mod audit;
 pub mod health;
 pub mod operations;
 pub mod operators;
+pub mod reports;
 pub mod workspaces;
 
 use std::sync::Arc;
@@ -82,7 +83,11 @@ pub fn router(state: AppState) -> Router {
             "/v1/operators/{id}",
             get(operators::get_one).delete(operators::revoke),
         )
-        .route("/v1/audit", get(audit::list));
+        .route("/v1/audit", get(audit::list))
+        .route("/v1/reports/access", get(reports::access))
+        .route("/v1/reports/api-keys", get(reports::api_keys))
+        .route("/v1/reports/tags", get(reports::tags))
+        .route("/v1/reports/audit-logs", get(reports::audit_logs));
     // After every `/v1` route (route_layer covers only the routes added before it): tokens and the
     // access matrix first, the audit trail around them so it sees their refusals.
     let v1 = v1
@@ -141,6 +146,7 @@ async fn record_http_metrics(
         operators::create, operators::list, operators::get_one, operators::revoke,
         audit::list,
         health::healthz, health::readyz,
+        reports::access, reports::api_keys, reports::tags, reports::audit_logs,
     ),
     components(schemas(ErrorBody, ErrorDetail, operators::CreatedOperator, operators::OperatorView, audit::AuditEventView)),
     modifiers(&ApiConventions),

@@ -17,6 +17,7 @@ use crate::error::ApiError;
 
 pub mod api_keys;
 pub mod campaigns;
+pub mod inventory;
 pub mod members;
 pub mod tags;
 
@@ -204,6 +205,7 @@ pub static REGISTRY: &[&dyn Runner] = &[
     &KindRunner::<tags::Unassign>(PhantomData),
     &KindRunner::<campaigns::Pause>(PhantomData),
     &KindRunner::<campaigns::Activate>(PhantomData),
+    &inventory::SyncInventory,
 ];
 
 /// Looks a kind up by name.
