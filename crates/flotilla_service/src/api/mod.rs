@@ -1,6 +1,7 @@
 //! The REST API (v1): routing, shared state, extractors and the list envelope.
 
 pub mod health;
+pub mod onboarding;
 pub mod operations;
 pub mod workspaces;
 
@@ -55,6 +56,8 @@ pub fn router(state: AppState) -> Router {
             get(workspaces::get_one).patch(workspaces::patch).delete(workspaces::delete),
         )
         .route("/v1/workspaces/{id}/credential", put(workspaces::put_credential))
+        .route("/v1/workspaces/import", post(onboarding::import))
+        .route("/v1/workspaces/discover", post(onboarding::discover))
         .route("/v1/operations", post(operations::create).get(operations::list))
         .route("/v1/operations/{id}", get(operations::get_one))
         .route("/v1/operations/{id}/targets", get(operations::targets))
@@ -76,6 +79,7 @@ pub fn router(state: AppState) -> Router {
     paths(
         workspaces::register, workspaces::list, workspaces::get_one, workspaces::patch,
         workspaces::delete, workspaces::put_credential,
+        onboarding::import, onboarding::discover,
         operations::create, operations::list, operations::get_one, operations::targets,
         operations::events, operations::cancel, operations::retry,
         health::healthz, health::readyz,

@@ -160,7 +160,8 @@ fn target_view(t: TargetRow) -> Target {
     }
 }
 
-async fn operation_view(state: &AppState, op: OperationRow) -> ApiResult<Operation> {
+/// The API view of an operation: counts and progress read from its targets.
+pub async fn operation_view(state: &AppState, op: OperationRow) -> ApiResult<Operation> {
     let counts = state.store.target_counts(op.id).await?;
     let done: i64 = [tstate::SUCCEEDED, tstate::FAILED, tstate::SKIPPED, tstate::CANCELLED]
         .iter()
@@ -526,6 +527,8 @@ pub async fn cancel(
     if !state.store.cancel_operation(op.id, "cancelled").await? {
         return Err(ApiError::conflict("operation_finished", "the operation has already finished"));
     }
+    // Cancelled import rows must not keep their uploaded keys staged.
+    crate::engine::kinds::import::sweep_staged(&state.store).await?;
     tracing::info!(operation.id = %op.id, operator = %operator.name, "operation cancelled");
     let op = load(&state, &id).await?;
     Ok(Json(operation_view(&state, op).await?))

@@ -15,7 +15,9 @@ use serde_json::Value;
 use super::{Change, Outcome, TargetCtx, TargetError};
 use crate::error::ApiError;
 
+pub mod import;
 pub mod members;
+pub mod rotate;
 
 /// Limits that params validation enforces.
 #[derive(Debug, Clone, Copy)]
@@ -181,6 +183,8 @@ pub static REGISTRY: &[&dyn Runner] = &[
     &KindRunner::<members::Invite>(PhantomData),
     &KindRunner::<members::SetRole>(PhantomData),
     &KindRunner::<members::Remove>(PhantomData),
+    &import::ImportRunner,
+    &rotate::RotateRunner,
 ];
 
 /// Looks a kind up by name.
