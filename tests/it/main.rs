@@ -5,5 +5,6 @@ mod support;
 
 mod crash;
 mod input;
+mod onboarding;
 mod operations;
 mod workspaces;

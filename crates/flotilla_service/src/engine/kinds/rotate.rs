@@ -300,6 +300,9 @@ async fn rotate(ctx: &TargetCtx, params: &RotateParams, dry_run: bool) -> Result
         cp.new_key_id = Some(new_id.clone());
         save(ctx, &cp).await?;
         let mut tx = ctx.store.db().pool().begin().await.map_err(db_err)?;
+        // Write first: on SQLite a transaction that reads before writing cannot wait for the
+        // write lock (it fails busy at once), and replace_access reads first.
+        crate::store::Store::touch_workspace(&mut tx, ctx.workspace.id).await.map_err(db_err)?;
         ctx.vault.replace_access(&mut tx, ctx.workspace.id, &created.secret, Some(&new_id)).await.map_err(vault_err)?;
         tx.commit().await.map_err(db_err)?;
         tracing::info!(operation.id = %ctx.operation.id, workspace.id = %ctx.workspace.id, key.id = %new_id,
