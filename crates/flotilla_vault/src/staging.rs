@@ -66,21 +66,23 @@ impl Vault {
         let ciphertext: Vec<u8> = row.try_get(1)?;
         let wrapped: Vec<u8> = row.try_get(2)?;
         let kek_id: String = row.try_get(3)?;
-        let kek = self.keyring().get(&kek_id).ok_or_else(|| Error::MissingKek {
-            missing: vec![kek_id.clone()],
-            configured: self.keyring().ids().map(str::to_owned).collect(),
-        })?;
+        let kek = self
+            .keyring()
+            .get(&kek_id)
+            .ok_or_else(|| Error::MissingKek {
+                missing: vec![kek_id.clone()],
+                configured: self.keyring().ids().map(str::to_owned).collect(),
+            })?;
         let binding = Binding {
             credential_id: id,
             workspace_id,
             kek_id: &kek_id,
         };
-        let plaintext = crypto::open(kek, binding, &ciphertext, &wrapped).map_err(|stage| {
-            Error::Tampered {
+        let plaintext =
+            crypto::open(kek, binding, &ciphertext, &wrapped).map_err(|stage| Error::Tampered {
                 credential_id: id,
                 stage,
-            }
-        })?;
+            })?;
         let text = std::str::from_utf8(&plaintext).map_err(|_| Error::Corrupt {
             row: raw_id,
             detail: "staged secret is not UTF-8".into(),
@@ -93,7 +95,11 @@ impl Vault {
 
     /// Deletes the staged secret of `workspace_id` (its ciphertext and wrapped data key go with
     /// the row) in the caller's transaction. Returns whether one existed.
-    pub async fn discard_staged(&self, conn: &mut AnyConnection, workspace_id: Uuid) -> Result<bool> {
+    pub async fn discard_staged(
+        &self,
+        conn: &mut AnyConnection,
+        workspace_id: Uuid,
+    ) -> Result<bool> {
         let n = sqlx::query("DELETE FROM vault_staged_secret WHERE workspace_id = $1")
             .bind(workspace_id.to_string())
             .execute(&mut *conn)
@@ -139,10 +145,12 @@ impl Vault {
                 missing: vec![old_id.clone()],
                 configured: ring.ids().map(str::to_owned).collect(),
             })?;
-            let new_wrapped = crypto::rewrap(old, primary, id, workspace_id, &wrapped)
-                .map_err(|stage| Error::Tampered {
-                    credential_id: id,
-                    stage,
+            let new_wrapped =
+                crypto::rewrap(old, primary, id, workspace_id, &wrapped).map_err(|stage| {
+                    Error::Tampered {
+                        credential_id: id,
+                        stage,
+                    }
                 })?;
             moved += sqlx::query(
                 "UPDATE vault_staged_secret SET wrapped_key = $1, kek_id = $2 WHERE id = $3 AND kek_id = $4",

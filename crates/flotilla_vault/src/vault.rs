@@ -628,9 +628,10 @@ impl Vault {
             pending_rotation: 0,
         };
         // Staged secrets (bulk import) count like credentials: they need their KEK too.
-        let staged = sqlx::query("SELECT kek_id, COUNT(*) FROM vault_staged_secret GROUP BY kek_id")
-            .fetch_all(self.inner.db.pool())
-            .await?;
+        let staged =
+            sqlx::query("SELECT kek_id, COUNT(*) FROM vault_staged_secret GROUP BY kek_id")
+                .fetch_all(self.inner.db.pool())
+                .await?;
         for row in rows.iter().chain(&staged) {
             let kek: Option<String> = row.try_get(0)?;
             let n = u64::try_from(row.try_get::<i64, _>(1)?).unwrap_or(0);

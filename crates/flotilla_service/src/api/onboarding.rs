@@ -9,8 +9,8 @@ use std::collections::HashMap;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use flotilla_instantly::{Client, ClientConfig, ErrorKind, GroupMember, GroupMemberStatus};
@@ -22,7 +22,7 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::workspaces::{Workspace, view};
-use super::{AppState, ApiJson, validate_labels, validate_name};
+use super::{ApiJson, AppState, validate_labels, validate_name};
 use crate::auth::Operator;
 use crate::engine::kinds::import::{self, NewRow, RowInput};
 use crate::error::{ApiError, ApiResult};
@@ -42,7 +42,10 @@ struct RawFields {
     labels: Vec<String>,
 }
 
-fn row_err(code: &'static str, message: impl Into<String>) -> Result<RawFields, (&'static str, String)> {
+fn row_err(
+    code: &'static str,
+    message: impl Into<String>,
+) -> Result<RawFields, (&'static str, String)> {
     Err((code, message.into()))
 }
 
@@ -59,7 +62,9 @@ fn missing_header() -> ApiError {
 /// row per record; labels are `;`-separated. Quoted fields may contain commas and newlines; a
 /// row's line is the line its record starts on (the header is line 1).
 fn parse_csv(body: &[u8]) -> ApiResult<Vec<RawRow>> {
-    let body = body.strip_prefix(b"\xEF\xBB\xBF".as_slice()).unwrap_or(body);
+    let body = body
+        .strip_prefix(b"\xEF\xBB\xBF".as_slice())
+        .unwrap_or(body);
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -72,7 +77,9 @@ fn parse_csv(body: &[u8]) -> ApiResult<Vec<RawRow>> {
     };
     let mut index: HashMap<&'static str, usize> = HashMap::new();
     for (i, field) in header.iter().enumerate() {
-        let name = std::str::from_utf8(field).unwrap_or("").to_ascii_lowercase();
+        let name = std::str::from_utf8(field)
+            .unwrap_or("")
+            .to_ascii_lowercase();
         match COLUMNS.iter().find(|c| **c == name) {
             Some(c) if !index.contains_key(c) => {
                 index.insert(c, i);
@@ -92,7 +99,10 @@ fn parse_csv(body: &[u8]) -> ApiResult<Vec<RawRow>> {
             Err(e) => {
                 // Only I/O-level failures remain with `flexible`; the reader cannot go on.
                 let line = e.position().map(|p| p.line() as i64).unwrap_or(0);
-                rows.push(RawRow { line, parsed: row_err("malformed_row", "the file could not be read from here on") });
+                rows.push(RawRow {
+                    line,
+                    parsed: row_err("malformed_row", "the file could not be read from here on"),
+                });
                 break;
             }
         };
@@ -101,15 +111,32 @@ fn parse_csv(body: &[u8]) -> ApiResult<Vec<RawRow>> {
             continue;
         }
         let parsed = if record.len() != width {
-            row_err("malformed_row", format!("expected {width} fields like the header, found {}", record.len()))
+            row_err(
+                "malformed_row",
+                format!(
+                    "expected {width} fields like the header, found {}",
+                    record.len()
+                ),
+            )
         } else if record.iter().any(|f| std::str::from_utf8(f).is_err()) {
             row_err("malformed_row", "the row is not valid UTF-8")
         } else {
             let text = |i: usize| String::from_utf8_lossy(&record[i]).into_owned();
             let labels = labels_at
-                .map(|i| text(i).split(';').map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect())
+                .map(|i| {
+                    text(i)
+                        .split(';')
+                        .map(str::trim)
+                        .filter(|l| !l.is_empty())
+                        .map(str::to_string)
+                        .collect()
+                })
                 .unwrap_or_default();
-            Ok(RawFields { name: text(name_at), api_key: SecretString::from(text(key_at)), labels })
+            Ok(RawFields {
+                name: text(name_at),
+                api_key: SecretString::from(text(key_at)),
+                labels,
+            })
         };
         rows.push(RawRow { line, parsed });
     }
@@ -123,11 +150,19 @@ fn echo_field(name: &str) -> Option<&str> {
 
 fn json_row(value: Value) -> Result<RawFields, (&'static str, String)> {
     let Value::Object(mut map) = value else {
-        return row_err("malformed_row", "the row must be an object with name, api_key and labels");
+        return row_err(
+            "malformed_row",
+            "the row must be an object with name, api_key and labels",
+        );
     };
     if let Some(unknown) = map.keys().find(|k| !COLUMNS.contains(&k.as_str())) {
-        let field = echo_field(unknown).map(|f| format!("unknown field {f:?}")).unwrap_or_else(|| "an unknown field".into());
-        return row_err("unknown_field", format!("{field}; rows have name, api_key and labels"));
+        let field = echo_field(unknown)
+            .map(|f| format!("unknown field {f:?}"))
+            .unwrap_or_else(|| "an unknown field".into());
+        return row_err(
+            "unknown_field",
+            format!("{field}; rows have name, api_key and labels"),
+        );
     }
     let take_str = |map: &mut Map<String, Value>, field: &'static str| match map.remove(field) {
         None | Some(Value::Null) => Err(("missing_field", format!("{field} is missing"))),
@@ -150,18 +185,33 @@ fn json_row(value: Value) -> Result<RawFields, (&'static str, String)> {
         }
         Some(_) => return row_err("invalid_field", "labels must be an array of strings"),
     };
-    Ok(RawFields { name, api_key, labels })
+    Ok(RawFields {
+        name,
+        api_key,
+        labels,
+    })
 }
 
 /// Parses a JSON array of `{name, api_key, labels}`; a row's "line" is its 1-based position.
 fn parse_json(body: &[u8]) -> ApiResult<Vec<RawRow>> {
     // serde_json's syntax errors name a position only, never the input.
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request("malformed_json", format!("the body is not JSON: {e}")))?;
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request("malformed_json", format!("the body is not JSON: {e}"))
+    })?;
     let Value::Array(items) = value else {
-        return Err(ApiError::unprocessable("invalid_body", "the body must be a JSON array of rows"));
+        return Err(ApiError::unprocessable(
+            "invalid_body",
+            "the body must be a JSON array of rows",
+        ));
     };
-    Ok(items.into_iter().enumerate().map(|(i, v)| RawRow { line: i as i64 + 1, parsed: json_row(v) }).collect())
+    Ok(items
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| RawRow {
+            line: i as i64 + 1,
+            parsed: json_row(v),
+        })
+        .collect())
 }
 
 fn key_shape_ok(key: &SecretString) -> bool {
@@ -171,21 +221,36 @@ fn key_shape_ok(key: &SecretString) -> bool {
 
 /// Validates one parsed row's values. Messages name the field, never the value.
 fn check_fields(fields: &RawFields) -> Result<(String, Vec<String>), (&'static str, String)> {
-    let name = validate_name(&fields.name, "name").map_err(|e| (e.code(), "name must be 1 to 200 characters without control characters".to_string()))?;
+    let name = validate_name(&fields.name, "name").map_err(|e| {
+        (
+            e.code(),
+            "name must be 1 to 200 characters without control characters".to_string(),
+        )
+    })?;
     if fields.labels.len() > 50 {
         return Err(("too_many_labels", "at most 50 labels".into()));
     }
     for (i, label) in fields.labels.iter().enumerate() {
         if validate_labels(std::slice::from_ref(label), "labels").is_err() {
-            return Err(("invalid_label", format!("label {} is not a label (1-64 of A-Z a-z 0-9 _ . : -)", i + 1)));
+            return Err((
+                "invalid_label",
+                format!(
+                    "label {} is not a label (1-64 of A-Z a-z 0-9 _ . : -)",
+                    i + 1
+                ),
+            ));
         }
     }
-    let labels = validate_labels(&fields.labels, "labels").map_err(|e| (e.code(), "invalid labels".to_string()))?;
+    let labels = validate_labels(&fields.labels, "labels")
+        .map_err(|e| (e.code(), "invalid labels".to_string()))?;
     if fields.api_key.expose_secret().is_empty() {
         return Err(("missing_field", "api_key is missing".into()));
     }
     if !key_shape_ok(&fields.api_key) {
-        return Err(("invalid_api_key", "api_key must be 1-512 printable ASCII characters without spaces".into()));
+        return Err((
+            "invalid_api_key",
+            "api_key must be 1-512 printable ASCII characters without spaces".into(),
+        ));
     }
     Ok((name, labels))
 }
@@ -215,7 +280,13 @@ pub async fn import(
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
         .unwrap_or_default();
     let format = match content_type.as_str() {
         "text/csv" | "application/csv" => "csv",
@@ -231,12 +302,20 @@ pub async fn import(
     };
     let body = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "the request body is over the limit")
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                "the request body is over the limit",
+            )
         } else {
             ApiError::bad_request("unreadable_body", "the request body could not be read")
         }
     })?;
-    let raw = if format == "csv" { parse_csv(&body)? } else { parse_json(&body)? };
+    let raw = if format == "csv" {
+        parse_csv(&body)?
+    } else {
+        parse_json(&body)?
+    };
     drop(body);
     if raw.is_empty() {
         return Err(ApiError::unprocessable("no_rows", "the upload has no rows"));
@@ -244,14 +323,27 @@ pub async fn import(
     if raw.len() > state.config.max_targets {
         return Err(ApiError::unprocessable(
             "too_many_rows",
-            format!("{} rows; the limit is {}", raw.len(), state.config.max_targets),
+            format!(
+                "{} rows; the limit is {}",
+                raw.len(),
+                state.config.max_targets
+            ),
         )
         .with_details(json!({ "limit": state.config.max_targets })));
     }
     let mut first_line_of: HashMap<String, i64> = HashMap::new();
     let mut rows = Vec::with_capacity(raw.len());
     for RawRow { line, parsed } in raw {
-        let mut row = NewRow { line, name: String::new(), labels: Vec::new(), fingerprint: None, input: RowInput::Failed { code: "", message: String::new() } };
+        let mut row = NewRow {
+            line,
+            name: String::new(),
+            labels: Vec::new(),
+            fingerprint: None,
+            input: RowInput::Failed {
+                code: "",
+                message: String::new(),
+            },
+        };
         let checked = parsed.and_then(|fields| {
             let (name, labels) = check_fields(&fields)?;
             row.name = name;
@@ -266,12 +358,18 @@ pub async fn import(
                 if let Some(first) = first_line_of.get(&fp) {
                     RowInput::Failed {
                         code: "duplicate_api_key_in_file",
-                        message: format!("the same API key is on {}", import::row_label(format, *first)),
+                        message: format!(
+                            "the same API key is on {}",
+                            import::row_label(format, *first)
+                        ),
                     }
                 } else {
                     first_line_of.insert(fp.clone(), line);
                     if state.vault.find_by_fingerprint(&fp).await?.is_some() {
-                        RowInput::Failed { code: "duplicate_api_key", message: "this API key is already registered".into() }
+                        RowInput::Failed {
+                            code: "duplicate_api_key",
+                            message: "this API key is already registered".into(),
+                        }
                     } else {
                         RowInput::Pending(key)
                     }
@@ -280,16 +378,27 @@ pub async fn import(
         };
         rows.push(row);
     }
-    let rejected = rows.iter().filter(|r| matches!(r.input, RowInput::Failed { .. })).count();
+    let rejected = rows
+        .iter()
+        .filter(|r| matches!(r.input, RowInput::Failed { .. }))
+        .count();
     let total = rows.len();
     let id = import::insert_import(&state.store, &state.vault, format, operator.id, rows).await?;
     // Housekeeping: keys of rows that ended without running (a cancelled import).
     import::sweep_staged(&state.store).await?;
     state.notify.notify_one();
     tracing::info!(operation.id = %id, rows = total, rejected, format, operator = %operator.name, "import accepted");
-    let op = state.store.operation(id).await?.ok_or_else(|| ApiError::not_found("operation"))?;
+    let op = state
+        .store
+        .operation(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("operation"))?;
     let view = super::operations::operation_view(&state, op).await?;
-    Ok((StatusCode::ACCEPTED, [(header::LOCATION, format!("/v1/operations/{id}"))], Json(view)))
+    Ok((
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, format!("/v1/operations/{id}"))],
+        Json(view),
+    ))
 }
 
 /// Body of `POST /v1/workspaces/discover`.
@@ -326,13 +435,18 @@ pub struct Discovered {
     pub skipped: Vec<SkippedMember>,
 }
 
-async fn workspace_by_instantly_id(store: &Store, instantly_id: &str) -> Result<Option<Uuid>, sqlx::Error> {
+async fn workspace_by_instantly_id(
+    store: &Store,
+    instantly_id: &str,
+) -> Result<Option<Uuid>, sqlx::Error> {
     use sqlx::Row;
     let row = sqlx::query("select id from workspace where instantly_workspace_id = $1")
         .bind(instantly_id)
         .fetch_optional(store.db().pool())
         .await?;
-    Ok(row.and_then(|r| r.try_get::<String, _>("id").ok()).and_then(|s| Uuid::parse_str(&s).ok()))
+    Ok(row
+        .and_then(|r| r.try_get::<String, _>("id").ok())
+        .and_then(|s| Uuid::parse_str(&s).ok()))
 }
 
 /// Register the accepted sub workspaces of a registered admin workspace as delegated workspaces
@@ -354,7 +468,9 @@ pub async fn discover(
         .store
         .workspace(body.admin_workspace_id, operator.visible_labels())
         .await?
-        .ok_or_else(|| ApiError::not_found("workspace").with_details(json!({ "field": "admin_workspace_id" })))?;
+        .ok_or_else(|| {
+            ApiError::not_found("workspace").with_details(json!({ "field": "admin_workspace_id" }))
+        })?;
     if admin.mode != "direct" {
         return Err(ApiError::unprocessable(
             "admin_not_direct",
@@ -365,7 +481,8 @@ pub async fn discover(
     let credential = state.vault.access_credential(admin.id).await?;
     let mut config = ClientConfig::new(state.config.instantly_base_url.clone(), credential.secret);
     config.user_agent = format!("flotilla/{}", env!("CARGO_PKG_VERSION"));
-    let client = Client::with_http(config, state.http.clone()).map_err(|e| ApiError::Internal(e.into()))?;
+    let client =
+        Client::with_http(config, state.http.clone()).map_err(|e| ApiError::Internal(e.into()))?;
     let members: Vec<GroupMember> = client.list_group_members().try_collect().await.map_err(|err| match err.kind() {
         ErrorKind::Unauthorized => {
             ApiError::unprocessable("admin_key_refused", "Instantly refused the admin workspace's stored key (401)")
@@ -388,15 +505,24 @@ pub async fn discover(
     for member in members {
         // The list also shows a record where this workspace is the sub (instantly-api.md §12);
         // only its own subs are for discovery.
-        if member.admin_workspace_id != admin.instantly_workspace_id || !seen.insert(member.sub_workspace_id.clone()) {
+        if member.admin_workspace_id != admin.instantly_workspace_id
+            || !seen.insert(member.sub_workspace_id.clone())
+        {
             continue;
         }
         let status = member.status.as_str().to_string();
         if member.status != GroupMemberStatus::Accepted {
-            skipped.push(SkippedMember { sub_workspace_id: member.sub_workspace_id, status, reason: "not_accepted".into(), workspace_id: None });
+            skipped.push(SkippedMember {
+                sub_workspace_id: member.sub_workspace_id,
+                status,
+                reason: "not_accepted".into(),
+                workspace_id: None,
+            });
             continue;
         }
-        if let Some(existing) = workspace_by_instantly_id(&state.store, &member.sub_workspace_id).await? {
+        if let Some(existing) =
+            workspace_by_instantly_id(&state.store, &member.sub_workspace_id).await?
+        {
             skipped.push(SkippedMember {
                 sub_workspace_id: member.sub_workspace_id,
                 status,
@@ -428,7 +554,8 @@ pub async fn discover(
             // Registered concurrently by another request.
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
                 drop(tx);
-                let existing = workspace_by_instantly_id(&state.store, &member.sub_workspace_id).await?;
+                let existing =
+                    workspace_by_instantly_id(&state.store, &member.sub_workspace_id).await?;
                 skipped.push(SkippedMember {
                     sub_workspace_id: member.sub_workspace_id,
                     status,
@@ -447,7 +574,9 @@ pub async fn discover(
                     workspace_id: row.id,
                     instantly_workspace_id: &row.instantly_workspace_id,
                     purpose: Purpose::Access,
-                    source: CredentialSource::Delegated { admin_workspace_id: admin.id },
+                    source: CredentialSource::Delegated {
+                        admin_workspace_id: admin.id,
+                    },
                 },
             )
             .await?;
@@ -456,5 +585,8 @@ pub async fn discover(
             "delegated workspace registered");
         registered.push(view(row, Some(meta)));
     }
-    Ok(Json(Discovered { registered, skipped }))
+    Ok(Json(Discovered {
+        registered,
+        skipped,
+    }))
 }

@@ -51,7 +51,10 @@ impl Runner for ImportRunner {
         // Unreachable in practice: the engine routes this kind to `run_target` before building
         // a `TargetCtx` (there is no workspace yet to build it from).
         Box::pin(async {
-            Err(TargetError::permanent("internal", "workspaces.import targets run through Engine::execute"))
+            Err(TargetError::permanent(
+                "internal",
+                "workspaces.import targets run through Engine::execute",
+            ))
         })
     }
 }
@@ -85,7 +88,11 @@ pub struct NewRow {
 
 /// How a row is named in results: `line 7` for CSV, `row 7` for a JSON array.
 pub fn row_label(format: &str, line: i64) -> String {
-    if format == "json" { format!("row {line}") } else { format!("line {line}") }
+    if format == "json" {
+        format!("row {line}")
+    } else {
+        format!("line {line}")
+    }
 }
 
 /// Writes the operation, its targets, its `import_row`s and the staged keys in one transaction.
@@ -99,7 +106,10 @@ pub async fn insert_import(
 ) -> Result<Uuid, ApiError> {
     let id = Uuid::now_v7();
     let now = now_ms();
-    let rejected = rows.iter().filter(|r| matches!(r.input, RowInput::Failed { .. })).count();
+    let rejected = rows
+        .iter()
+        .filter(|r| matches!(r.input, RowInput::Failed { .. }))
+        .count();
     let params = json!({ "format": format, "rows": rows.len(), "rejected_at_upload": rejected });
     let targets = json!({ "import": { "format": format, "rows": rows.len() } });
     let mut tx = store.db().pool().begin().await?;
@@ -191,11 +201,13 @@ struct ImportRowData {
 }
 
 async fn load_row(store: &Store, op: Uuid, ws: Uuid) -> Result<Option<ImportRowData>, sqlx::Error> {
-    let row = sqlx::query("select line, name, labels from import_row where operation_id = $1 and workspace_id = $2")
-        .bind(op.to_string())
-        .bind(ws.to_string())
-        .fetch_optional(store.db().pool())
-        .await?;
+    let row = sqlx::query(
+        "select line, name, labels from import_row where operation_id = $1 and workspace_id = $2",
+    )
+    .bind(op.to_string())
+    .bind(ws.to_string())
+    .fetch_optional(store.db().pool())
+    .await?;
     let Some(row) = row else { return Ok(None) };
     let labels: String = row.try_get("labels")?;
     Ok(Some(ImportRowData {
@@ -216,13 +228,16 @@ async fn already_registered(
         .bind(instantly_id)
         .fetch_optional(store.db().pool())
         .await?;
-    let Some(holder) = holder else { return Ok(None) };
+    let Some(holder) = holder else {
+        return Ok(None);
+    };
     let holder: String = holder.try_get("id")?;
-    let sibling = sqlx::query("select line from import_row where operation_id = $1 and workspace_id = $2")
-        .bind(op.id.to_string())
-        .bind(&holder)
-        .fetch_optional(store.db().pool())
-        .await?;
+    let sibling =
+        sqlx::query("select line from import_row where operation_id = $1 and workspace_id = $2")
+            .bind(op.id.to_string())
+            .bind(&holder)
+            .fetch_optional(store.db().pool())
+            .await?;
     let format = op.params["format"].as_str().unwrap_or("csv");
     Ok(Some(match sibling {
         Some(r) => (
@@ -232,21 +247,39 @@ async fn already_registered(
                 row_label(format, r.try_get("line")?)
             ),
         ),
-        None => ("workspace_already_registered", format!("this Instantly workspace is already registered as {holder}")),
+        None => (
+            "workspace_already_registered",
+            format!("this Instantly workspace is already registered as {holder}"),
+        ),
     }))
 }
 
 /// Runs one import target: verify the staged key, bind and register the workspace.
-pub(crate) async fn run_target(engine: &Engine, claim: &Claim, op: &OperationRow) -> Result<Outcome, TargetError> {
+pub(crate) async fn run_target(
+    engine: &Engine,
+    claim: &Claim,
+    op: &OperationRow,
+) -> Result<Outcome, TargetError> {
     let internal = |e: sqlx::Error| TargetError::transient("database_error", e.to_string());
-    let Some(row) = load_row(&engine.store, op.id, claim.workspace_id).await.map_err(internal)? else {
-        return Err(TargetError::permanent("import_row_missing", "the uploaded row is no longer stored"));
+    let Some(row) = load_row(&engine.store, op.id, claim.workspace_id)
+        .await
+        .map_err(internal)?
+    else {
+        return Err(TargetError::permanent(
+            "import_row_missing",
+            "the uploaded row is no longer stored",
+        ));
     };
     let format = op.params["format"].as_str().unwrap_or("csv");
     let item = row_label(format, row.line);
     // A process that died after registering but before recording the result: the workspace exists
     // under the pre-allocated id, so the row is done.
-    if let Some(ws) = engine.store.workspace(claim.workspace_id, None).await.map_err(internal)? {
+    if let Some(ws) = engine
+        .store
+        .workspace(claim.workspace_id, None)
+        .await
+        .map_err(internal)?
+    {
         return Ok(registered(&item, &ws));
     }
     let secret = match engine.vault.staged_secret(claim.workspace_id).await {
@@ -266,22 +299,30 @@ pub(crate) async fn run_target(engine: &Engine, claim: &Claim, op: &OperationRow
     {
         // The row is over: the uploaded key must not outlive it.
         if let Ok(mut conn) = engine.store.db().pool().acquire().await
-            && let Err(e) = engine.vault.discard_staged(&mut conn, claim.workspace_id).await
+            && let Err(e) = engine
+                .vault
+                .discard_staged(&mut conn, claim.workspace_id)
+                .await
         {
             tracing::warn!(error = %e, workspace.id = %claim.workspace_id, "discarding a staged key failed; the sweep will retry");
         }
     }
     result.map_err(|e| {
         let code = e.code.clone();
-        TargetError { message: format!("{item}: {}", e.message), ..e }
-            .with_changes(vec![Change::new(&item, "failed").with_detail(code)])
+        TargetError {
+            message: format!("{item}: {}", e.message),
+            ..e
+        }
+        .with_changes(vec![Change::new(&item, "failed").with_detail(code)])
     })
 }
 
 fn registered(item: &str, ws: &WorkspaceRow) -> Outcome {
     Outcome::new(
-        vec![Change::new(item, "registered")
-            .with_detail(format!("{} as {} (Instantly workspace {})", ws.name, ws.id, ws.instantly_workspace_id))],
+        vec![Change::new(item, "registered").with_detail(format!(
+            "{} as {} (Instantly workspace {})",
+            ws.name, ws.id, ws.instantly_workspace_id
+        ))],
         "registered",
     )
 }
@@ -299,26 +340,42 @@ async fn register(
     let mut config = ClientConfig::new(engine.config.instantly_base_url.clone(), secret.clone());
     config.user_agent = format!("flotilla/{} ({})", env!("CARGO_PKG_VERSION"), engine.owner);
     // The Instantly workspace is not known before this call; pace on the key instead.
-    config.pacing = Some(Pacing { pacer: engine.pacer.clone(), keys: vec![format!("key:{fingerprint}")] });
+    config.pacing = Some(Pacing {
+        pacer: engine.pacer.clone(),
+        keys: vec![format!("key:{fingerprint}")],
+    });
     let client = Client::with_http(config, engine.http.clone())
         .map_err(|e| TargetError::permanent("client_error", e.to_string()))?;
-    let current = client.current_workspace().await.map_err(|err| match err.kind() {
-        ErrorKind::Unauthorized => TargetError::permanent("invalid_api_key", "Instantly refused this API key (401)"),
-        ErrorKind::Forbidden => TargetError::permanent(
-            "api_key_lacks_scope",
-            "this API key may not read the workspace (it needs workspaces:read)",
-        ),
-        ErrorKind::PaymentRequired => TargetError::permanent(
-            "workspace_not_paid",
-            "Instantly says this workspace has no active paid plan (402)",
-        ),
-        ErrorKind::RateLimited | ErrorKind::Server | ErrorKind::Transport | ErrorKind::Timeout | ErrorKind::Decode => {
-            TargetError::from(err)
-        }
-        _ => TargetError::permanent("api_key_verification_failed", format!("verifying the key failed: {}", err.message())),
-    })?;
+    let current = client
+        .current_workspace()
+        .await
+        .map_err(|err| match err.kind() {
+            ErrorKind::Unauthorized => {
+                TargetError::permanent("invalid_api_key", "Instantly refused this API key (401)")
+            }
+            ErrorKind::Forbidden => TargetError::permanent(
+                "api_key_lacks_scope",
+                "this API key may not read the workspace (it needs workspaces:read)",
+            ),
+            ErrorKind::PaymentRequired => TargetError::permanent(
+                "workspace_not_paid",
+                "Instantly says this workspace has no active paid plan (402)",
+            ),
+            ErrorKind::RateLimited
+            | ErrorKind::Server
+            | ErrorKind::Transport
+            | ErrorKind::Timeout
+            | ErrorKind::Decode => TargetError::from(err),
+            _ => TargetError::permanent(
+                "api_key_verification_failed",
+                format!("verifying the key failed: {}", err.message()),
+            ),
+        })?;
     let instantly_id = current.id;
-    if let Some((code, message)) = already_registered(&engine.store, op, &instantly_id).await.map_err(internal)? {
+    if let Some((code, message)) = already_registered(&engine.store, op, &instantly_id)
+        .await
+        .map_err(internal)?
+    {
         return Err(TargetError::permanent(code, message));
     }
     let now = now_ms();
@@ -333,8 +390,16 @@ async fn register(
         updated_at: now,
     };
     let written = async {
-        let mut tx = engine.store.db().pool().begin().await.map_err(VaultError::from)?;
-        Store::insert_workspace(&mut tx, &ws).await.map_err(VaultError::from)?;
+        let mut tx = engine
+            .store
+            .db()
+            .pool()
+            .begin()
+            .await
+            .map_err(VaultError::from)?;
+        Store::insert_workspace(&mut tx, &ws)
+            .await
+            .map_err(VaultError::from)?;
         engine
             .vault
             .store(
@@ -355,14 +420,25 @@ async fn register(
     match written {
         Ok(()) => {}
         Err(VaultError::Duplicate { .. }) => {
-            return Err(TargetError::permanent("duplicate_api_key", "this API key is already registered"));
+            return Err(TargetError::permanent(
+                "duplicate_api_key",
+                "this API key is already registered",
+            ));
         }
         Err(VaultError::Database(sqlx::Error::Database(e))) if e.is_unique_violation() => {
             // Another row (or a registration) bound the same Instantly workspace meanwhile.
-            return Err(match already_registered(&engine.store, op, &instantly_id).await.map_err(internal)? {
-                Some((code, message)) => TargetError::permanent(code, message),
-                None => TargetError::transient("database_conflict", "a concurrent registration collided; will retry"),
-            });
+            return Err(
+                match already_registered(&engine.store, op, &instantly_id)
+                    .await
+                    .map_err(internal)?
+                {
+                    Some((code, message)) => TargetError::permanent(code, message),
+                    None => TargetError::transient(
+                        "database_conflict",
+                        "a concurrent registration collided; will retry",
+                    ),
+                },
+            );
         }
         Err(e) => return Err(TargetError::transient("database_error", e.to_string())),
     }

@@ -43,7 +43,12 @@ pub const NAME: &str = "credentials.rotate";
 
 /// Scopes Flotilla's own key needs to keep working: read its workspace (verification) and list,
 /// create and delete keys (the next rotation).
-const REQUIRED: [&str; 4] = ["workspaces:read", "api_keys:read", "api_keys:create", "api_keys:delete"];
+const REQUIRED: [&str; 4] = [
+    "workspaces:read",
+    "api_keys:read",
+    "api_keys:create",
+    "api_keys:delete",
+];
 
 /// Params of `credentials.rotate`. Both optional and exclusive; by default the new key gets the
 /// old key's scopes.
@@ -67,19 +72,28 @@ impl RotateParams {
         };
         let scopes = match (self.scopes, self.preset.as_deref()) {
             (Some(_), Some(_)) => {
-                return Err(ApiError::bad_request("invalid_params", "give params.scopes or params.preset, not both")
-                    .with_details(json!({ "field": "params.preset" })));
+                return Err(ApiError::bad_request(
+                    "invalid_params",
+                    "give params.scopes or params.preset, not both",
+                )
+                .with_details(json!({ "field": "params.preset" })));
             }
             (None, None) => return Ok(RotateParams::default()),
             (Some(scopes), None) => {
                 if scopes.is_empty() || scopes.len() > 200 {
-                    return Err(field_err("invalid_scopes", "params.scopes", "params.scopes must list 1 to 200 scopes".into()));
+                    return Err(field_err(
+                        "invalid_scopes",
+                        "params.scopes",
+                        "params.scopes must list 1 to 200 scopes".into(),
+                    ));
                 }
                 if let Some(bad) = scopes.iter().position(|s| !Scope::is_known_str(s)) {
                     return Err(field_err(
                         "invalid_scope",
                         "params.scopes",
-                        format!("params.scopes[{bad}] is not an Instantly scope (instantly-api.md §5)"),
+                        format!(
+                            "params.scopes[{bad}] is not an Instantly scope (instantly-api.md §5)"
+                        ),
                     ));
                 }
                 let mut scopes = scopes;
@@ -92,11 +106,17 @@ impl RotateParams {
                 return Err(field_err(
                     "scopes_insufficient",
                     "params.preset",
-                    format!("the {p} preset cannot manage API keys, which Flotilla's own key must do; use admin or scopes"),
+                    format!(
+                        "the {p} preset cannot manage API keys, which Flotilla's own key must do; use admin or scopes"
+                    ),
                 ));
             }
             (None, Some(_)) => {
-                return Err(field_err("invalid_preset", "params.preset", "preset must be admin, manager, sdr or viewer".into()));
+                return Err(field_err(
+                    "invalid_preset",
+                    "params.preset",
+                    "preset must be admin, manager, sdr or viewer".into(),
+                ));
             }
         };
         let missing = missing_required(&scopes);
@@ -107,13 +127,20 @@ impl RotateParams {
             )
             .with_details(json!({ "field": "params.scopes", "missing": missing })));
         }
-        Ok(RotateParams { scopes: Some(scopes), preset: self.preset })
+        Ok(RotateParams {
+            scopes: Some(scopes),
+            preset: self.preset,
+        })
     }
 }
 
 fn missing_required(scopes: &[String]) -> Vec<&'static str> {
     let held: Vec<Scope> = scopes.iter().map(|s| Scope::new(s.clone())).collect();
-    REQUIRED.iter().copied().filter(|r| !Scope::any_grants(&held, &Scope::new(*r))).collect()
+    REQUIRED
+        .iter()
+        .copied()
+        .filter(|r| !Scope::any_grants(&held, &Scope::new(*r)))
+        .collect()
 }
 
 /// Progress saved between attempts.
@@ -145,8 +172,9 @@ impl Runner for RotateRunner {
     }
 
     fn validate(&self, params: Value, _limits: &Limits) -> Result<Value, ApiError> {
-        let parsed: RotateParams = serde_json::from_value(params)
-            .map_err(|e| ApiError::bad_request("invalid_params", format!("params for {NAME}: {e}")))?;
+        let parsed: RotateParams = serde_json::from_value(params).map_err(|e| {
+            ApiError::bad_request("invalid_params", format!("params for {NAME}: {e}"))
+        })?;
         serde_json::to_value(parsed.validate()?).map_err(|e| ApiError::Internal(e.into()))
     }
 
@@ -157,8 +185,9 @@ impl Runner for RotateRunner {
         dry_run: bool,
     ) -> BoxFuture<'a, Result<Outcome, TargetError>> {
         Box::pin(async move {
-            let params: RotateParams = serde_json::from_value(params.clone())
-                .map_err(|e| TargetError::permanent("invalid_params", format!("stored params: {e}")))?;
+            let params: RotateParams = serde_json::from_value(params.clone()).map_err(|e| {
+                TargetError::permanent("invalid_params", format!("stored params: {e}"))
+            })?;
             rotate(ctx, &params, dry_run).await
         })
     }
@@ -181,7 +210,10 @@ fn client_with(ctx: &TargetCtx, secret: SecretString) -> Result<Client, TargetEr
 }
 
 async fn save(ctx: &TargetCtx, cp: &Checkpoint) -> Result<(), TargetError> {
-    ctx.store.save_checkpoint(&ctx.claim, &json!(cp)).await.map_err(db_err)
+    ctx.store
+        .save_checkpoint(&ctx.claim, &json!(cp))
+        .await
+        .map_err(db_err)
 }
 
 /// Revokes `id`; a key already gone counts as revoked.
@@ -230,9 +262,17 @@ async fn creator_of(client: &Client, new_key_id: &str, name: &str) -> Option<Str
     None
 }
 
-async fn rotate(ctx: &TargetCtx, params: &RotateParams, dry_run: bool) -> Result<Outcome, TargetError> {
+async fn rotate(
+    ctx: &TargetCtx,
+    params: &RotateParams,
+    dry_run: bool,
+) -> Result<Outcome, TargetError> {
     if ctx.workspace.mode != "direct" {
-        return Ok(Outcome { changes: Vec::new(), code: "delegated_workspace", state: state::SKIPPED });
+        return Ok(Outcome {
+            changes: Vec::new(),
+            code: "delegated_workspace",
+            state: state::SKIPPED,
+        });
     }
     let name = key_name(ctx.operation.id);
     let meta = ctx
@@ -240,9 +280,17 @@ async fn rotate(ctx: &TargetCtx, params: &RotateParams, dry_run: bool) -> Result
         .meta(ctx.workspace.id)
         .await
         .map_err(vault_err)?
-        .ok_or_else(|| TargetError::permanent("no_credential", "no credential is stored for this workspace"))?;
-    let mut cp: Checkpoint =
-        ctx.checkpoint.clone().and_then(|c| serde_json::from_value(c).ok()).unwrap_or_default();
+        .ok_or_else(|| {
+            TargetError::permanent(
+                "no_credential",
+                "no credential is stored for this workspace",
+            )
+        })?;
+    let mut cp: Checkpoint = ctx
+        .checkpoint
+        .clone()
+        .and_then(|c| serde_json::from_value(c).ok())
+        .unwrap_or_default();
     let stored_id = meta.instantly_key_id.clone();
     // The key in `ctx.client` is the one stored when this attempt began.
     let keys: Vec<ApiKey> = ctx.client.list_api_keys().try_collect().await?;
@@ -251,8 +299,13 @@ async fn rotate(ctx: &TargetCtx, params: &RotateParams, dry_run: bool) -> Result
     });
 
     if !stored_is_ours {
-        let orphans: Vec<&ApiKey> = keys.iter().filter(|k| k.name == name && Some(&k.id) != stored_id.as_ref()).collect();
-        let old_key = stored_id.as_ref().and_then(|id| keys.iter().find(|k| &k.id == id));
+        let orphans: Vec<&ApiKey> = keys
+            .iter()
+            .filter(|k| k.name == name && Some(&k.id) != stored_id.as_ref())
+            .collect();
+        let old_key = stored_id
+            .as_ref()
+            .and_then(|id| keys.iter().find(|k| &k.id == id));
         let scopes: Vec<Scope> = match (&params.scopes, old_key) {
             (Some(s), _) => s.iter().map(|s| Scope::new(s.clone())).collect(),
             (None, Some(k)) => k.scopes.clone(),
@@ -265,8 +318,15 @@ async fn rotate(ctx: &TargetCtx, params: &RotateParams, dry_run: bool) -> Result
             }
         };
         if dry_run {
-            let mut changes: Vec<Change> = orphans.iter().map(|o| Change::new(&o.id, "would_revoke_orphan")).collect();
-            let scope_list = scopes.iter().map(Scope::as_str).collect::<Vec<_>>().join(" ");
+            let mut changes: Vec<Change> = orphans
+                .iter()
+                .map(|o| Change::new(&o.id, "would_revoke_orphan"))
+                .collect();
+            let scope_list = scopes
+                .iter()
+                .map(Scope::as_str)
+                .collect::<Vec<_>>()
+                .join(" ");
             changes.push(Change::new(&name, "would_create_key").with_detail(scope_list));
             changes.push(Change::new(&name, "would_store"));
             changes.push(Change::new(&name, "would_verify"));
@@ -276,16 +336,24 @@ async fn rotate(ctx: &TargetCtx, params: &RotateParams, dry_run: bool) -> Result
         }
         for orphan in orphans {
             revoke(&ctx.client, &orphan.id).await?;
-            cp.changes.push(Change::new(&orphan.id, "revoked_orphan").with_detail(&name));
+            cp.changes
+                .push(Change::new(&orphan.id, "revoked_orphan").with_detail(&name));
         }
         // An id found in the audit log by an earlier attempt still names the same stored key.
         cp.old_key_id = stored_id.clone().or(cp.old_key_id.take());
         cp.new_key_id = None;
         // Saved before creating: a crash from here on leaves at worst an orphan, found by name.
         save(ctx, &cp).await?;
-        let created = ctx.client.create_api_key(&CreateApiKey { name: name.clone(), scopes }).await?;
+        let created = ctx
+            .client
+            .create_api_key(&CreateApiKey {
+                name: name.clone(),
+                scopes,
+            })
+            .await?;
         let new_id = created.key.id.clone();
-        cp.changes.push(Change::new(&new_id, "created_key").with_detail(&name));
+        cp.changes
+            .push(Change::new(&new_id, "created_key").with_detail(&name));
         if cp.old_key_id.is_none() {
             cp.old_key_id = creator_of(&ctx.client, &new_id, &name).await;
         }
@@ -302,35 +370,71 @@ async fn rotate(ctx: &TargetCtx, params: &RotateParams, dry_run: bool) -> Result
         let mut tx = ctx.store.db().pool().begin().await.map_err(db_err)?;
         // Write first: on SQLite a transaction that reads before writing cannot wait for the
         // write lock (it fails busy at once), and replace_access reads first.
-        crate::store::Store::touch_workspace(&mut tx, ctx.workspace.id).await.map_err(db_err)?;
-        ctx.vault.replace_access(&mut tx, ctx.workspace.id, &created.secret, Some(&new_id)).await.map_err(vault_err)?;
+        crate::store::Store::touch_workspace(&mut tx, ctx.workspace.id)
+            .await
+            .map_err(db_err)?;
+        ctx.vault
+            .replace_access(&mut tx, ctx.workspace.id, &created.secret, Some(&new_id))
+            .await
+            .map_err(vault_err)?;
         tx.commit().await.map_err(db_err)?;
         tracing::info!(operation.id = %ctx.operation.id, workspace.id = %ctx.workspace.id, key.id = %new_id,
             "rotated key stored");
         cp.changes.push(Change::new(&new_id, "stored"));
         save(ctx, &cp).await?;
     } else if dry_run {
-        return Ok(Outcome::new(vec![Change::new(stored_id.unwrap_or_default(), "already_rotated")], "dry_run"));
+        return Ok(Outcome::new(
+            vec![Change::new(
+                stored_id.unwrap_or_default(),
+                "already_rotated",
+            )],
+            "dry_run",
+        ));
     }
 
     // The new key is stored: verify it as every later target will use it (through the vault).
     let new_id = meta_key_id(ctx).await?;
-    let credential = ctx.vault.access_credential(ctx.workspace.id).await.map_err(vault_err)?;
+    let credential = ctx
+        .vault
+        .access_credential(ctx.workspace.id)
+        .await
+        .map_err(vault_err)?;
     let client = client_with(ctx, credential.secret)?;
-    verify(ctx, &client).await.map_err(|e| e.with_changes(cp.changes.clone()))?;
-    ctx.vault.mark_verified(ctx.workspace.id).await.map_err(vault_err)?;
+    verify(ctx, &client)
+        .await
+        .map_err(|e| e.with_changes(cp.changes.clone()))?;
+    ctx.vault
+        .mark_verified(ctx.workspace.id)
+        .await
+        .map_err(vault_err)?;
     push_once(&mut cp.changes, Change::new(&new_id, "verified"));
     // Orphans of earlier attempts that a crash left behind after the new key was stored.
-    let keys: Vec<ApiKey> = client.list_api_keys().try_collect().await.map_err(|e| TargetError::from(e).with_changes(cp.changes.clone()))?;
+    let keys: Vec<ApiKey> = client
+        .list_api_keys()
+        .try_collect()
+        .await
+        .map_err(|e| TargetError::from(e).with_changes(cp.changes.clone()))?;
     for orphan in keys.iter().filter(|k| k.name == name && k.id != new_id) {
-        revoke(&client, &orphan.id).await.map_err(|e| e.with_changes(cp.changes.clone()))?;
-        cp.changes.push(Change::new(&orphan.id, "revoked_orphan").with_detail(&name));
+        revoke(&client, &orphan.id)
+            .await
+            .map_err(|e| e.with_changes(cp.changes.clone()))?;
+        cp.changes
+            .push(Change::new(&orphan.id, "revoked_orphan").with_detail(&name));
     }
     match cp.old_key_id.clone().filter(|old| *old != new_id) {
         Some(old) => {
-            let gone_before = !revoke(&client, &old).await.map_err(|e| e.with_changes(cp.changes.clone()))?;
+            let gone_before = !revoke(&client, &old)
+                .await
+                .map_err(|e| e.with_changes(cp.changes.clone()))?;
             let change = Change::new(&old, "revoked_old");
-            push_once(&mut cp.changes, if gone_before { change.with_detail("already revoked") } else { change });
+            push_once(
+                &mut cp.changes,
+                if gone_before {
+                    change.with_detail("already revoked")
+                } else {
+                    change
+                },
+            );
         }
         None => {
             return Err(TargetError::permanent(
@@ -351,11 +455,16 @@ async fn meta_key_id(ctx: &TargetCtx) -> Result<String, TargetError> {
         .await
         .map_err(vault_err)?
         .and_then(|m| m.instantly_key_id)
-        .ok_or_else(|| TargetError::permanent("no_credential", "the stored key has no Instantly id"))
+        .ok_or_else(|| {
+            TargetError::permanent("no_credential", "the stored key has no Instantly id")
+        })
 }
 
 fn push_once(changes: &mut Vec<Change>, change: Change) {
-    if !changes.iter().any(|c| c.item == change.item && c.action == change.action) {
+    if !changes
+        .iter()
+        .any(|c| c.item == change.item && c.action == change.action)
+    {
         changes.push(change);
     }
 }
@@ -366,20 +475,64 @@ mod tests {
 
     #[test]
     fn params_are_checked_for_what_flotilla_needs() {
-        let ok = RotateParams { scopes: Some(vec!["all:all".into()]), preset: None }.validate().unwrap();
+        let ok = RotateParams {
+            scopes: Some(vec!["all:all".into()]),
+            preset: None,
+        }
+        .validate()
+        .unwrap();
         assert_eq!(ok.scopes.unwrap(), vec!["all:all"]);
-        let narrow = RotateParams { scopes: Some(vec!["api_keys:all".into()]), preset: None }.validate().unwrap_err();
+        let narrow = RotateParams {
+            scopes: Some(vec!["api_keys:all".into()]),
+            preset: None,
+        }
+        .validate()
+        .unwrap_err();
         assert_eq!(narrow.code(), "scopes_insufficient");
         let enough = RotateParams {
             scopes: Some(vec!["api_keys:all".into(), "workspaces:read".into()]),
             preset: None,
         };
         assert!(enough.validate().is_ok());
-        assert_eq!(RotateParams { scopes: Some(vec!["nope:all".into()]), preset: None }.validate().unwrap_err().code(), "invalid_scope");
-        assert_eq!(RotateParams { scopes: None, preset: Some("manager".into()) }.validate().unwrap_err().code(), "scopes_insufficient");
-        assert_eq!(RotateParams { scopes: None, preset: Some("boss".into()) }.validate().unwrap_err().code(), "invalid_preset");
         assert_eq!(
-            RotateParams { scopes: None, preset: Some("admin".into()) }.validate().unwrap().scopes.unwrap(),
+            RotateParams {
+                scopes: Some(vec!["nope:all".into()]),
+                preset: None
+            }
+            .validate()
+            .unwrap_err()
+            .code(),
+            "invalid_scope"
+        );
+        assert_eq!(
+            RotateParams {
+                scopes: None,
+                preset: Some("manager".into())
+            }
+            .validate()
+            .unwrap_err()
+            .code(),
+            "scopes_insufficient"
+        );
+        assert_eq!(
+            RotateParams {
+                scopes: None,
+                preset: Some("boss".into())
+            }
+            .validate()
+            .unwrap_err()
+            .code(),
+            "invalid_preset"
+        );
+        assert_eq!(
+            RotateParams {
+                scopes: None,
+                preset: Some("admin".into())
+            }
+            .validate()
+            .unwrap()
+            .scopes
+            .unwrap(),
             vec!["all:all"]
         );
         assert!(RotateParams::default().validate().unwrap().scopes.is_none());
