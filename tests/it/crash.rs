@@ -22,7 +22,13 @@ pub struct Serve {
 }
 
 /// Starts `flotilla serve` on a free port and waits until it is ready.
-pub async fn spawn_serve(db_url: &str, sim: &Simulator, keys: &str, data_dir: &std::path::Path, extra: &[(&str, &str)]) -> Serve {
+pub async fn spawn_serve(
+    db_url: &str,
+    sim: &Simulator,
+    keys: &str,
+    data_dir: &std::path::Path,
+    extra: &[(&str, &str)],
+) -> Serve {
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
         l.local_addr().expect("addr").port()
@@ -38,13 +44,20 @@ pub async fn spawn_serve(db_url: &str, sim: &Simulator, keys: &str, data_dir: &s
         .env("FLOTILLA_VAULT_KEYS", keys)
         .env("FLOTILLA_ADMIN_TOKEN", ADMIN_TOKEN)
         .env("FLOTILLA_DATA_DIR", data_dir)
-        .env("FLOTILLA_LOG", std::env::var("TEST_LOG").unwrap_or_else(|_| "error".into()))
+        .env(
+            "FLOTILLA_LOG",
+            std::env::var("TEST_LOG").unwrap_or_else(|_| "error".into()),
+        )
         .env("FLOTILLA_POLL_MS", "25")
         .env("FLOTILLA_LEASE_SECONDS", "3")
         .env("FLOTILLA_RETRY_BASE_MS", "50")
         .env("FLOTILLA_RETRY_MAX_MS", "400")
         .stdout(Stdio::null())
-        .stderr(if std::env::var("TEST_LOG").is_ok() { Stdio::inherit() } else { Stdio::null() })
+        .stderr(if std::env::var("TEST_LOG").is_ok() {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        })
         .kill_on_drop(true);
     for (k, v) in extra {
         cmd.env(k, v);
@@ -62,8 +75,16 @@ pub async fn spawn_serve(db_url: &str, sim: &Simulator, keys: &str, data_dir: &s
     panic!("flotilla serve did not become ready");
 }
 
-pub async fn api(http: &reqwest::Client, url: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-    let mut req = http.request(method, format!("{url}{path}")).bearer_auth(ADMIN_TOKEN);
+pub async fn api(
+    http: &reqwest::Client,
+    url: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut req = http
+        .request(method, format!("{url}{path}"))
+        .bearer_auth(ADMIN_TOKEN);
     if let Some(b) = body {
         req = req.json(&b);
     }
@@ -77,64 +98,102 @@ pub fn invites_per_email(sim: &Simulator) -> BTreeMap<(String, String), usize> {
     let mut out = BTreeMap::new();
     for r in sim.request_log() {
         if r.method == "POST" && r.path == "/api/v2/workspace-members" && r.status == 200 {
-            let email = r.body.as_ref().and_then(|b| b["email"].as_str()).unwrap_or_default().to_string();
-            *out.entry((r.workspace_id.clone().unwrap_or_default(), email)).or_default() += 1;
+            let email = r
+                .body
+                .as_ref()
+                .and_then(|b| b["email"].as_str())
+                .unwrap_or_default()
+                .to_string();
+            *out.entry((r.workspace_id.clone().unwrap_or_default(), email))
+                .or_default() += 1;
         }
     }
     out
 }
 
-both!(sigkill_mid_operation_then_restart_finishes_exactly_once, |backend| {
-    flotilla_vault::testing::init_test_logging();
-    let sim = Simulator::spawn(SimConfig { latency: Duration::from_millis(20), ..SimConfig::default() }).await.unwrap();
-    let test_db = TestDb::new(backend).await;
-    let url = db_url(&test_db);
-    let keys = test_keys();
-    let data = tempfile::tempdir().unwrap();
-    let http = reqwest::Client::new();
-    let mut first = spawn_serve(&url, &sim, keys.expose_secret(), data.path(), &[("FLOTILLA_MAX_IN_FLIGHT", "8")]).await;
+both!(
+    sigkill_mid_operation_then_restart_finishes_exactly_once,
+    |backend| {
+        flotilla_vault::testing::init_test_logging();
+        let sim = Simulator::spawn(SimConfig {
+            latency: Duration::from_millis(20),
+            ..SimConfig::default()
+        })
+        .await
+        .unwrap();
+        let test_db = TestDb::new(backend).await;
+        let url = db_url(&test_db);
+        let keys = test_keys();
+        let data = tempfile::tempdir().unwrap();
+        let http = reqwest::Client::new();
+        let mut first = spawn_serve(
+            &url,
+            &sim,
+            keys.expose_secret(),
+            data.path(),
+            &[("FLOTILLA_MAX_IN_FLIGHT", "8")],
+        )
+        .await;
 
-    let mut sim_ids = Vec::new();
-    for i in 0..200 {
-        let ws = sim.create_workspace(&format!("client-{i}"));
-        let key = sim.create_key(&ws, "flotilla", &["all:all"]);
-        let (status, body) = api(&http, &first.url, reqwest::Method::POST, "/v1/workspaces",
+        let mut sim_ids = Vec::new();
+        for i in 0..200 {
+            let ws = sim.create_workspace(&format!("client-{i}"));
+            let key = sim.create_key(&ws, "flotilla", &["all:all"]);
+            let (status, body) = api(&http, &first.url, reqwest::Method::POST, "/v1/workspaces",
             Some(json!({ "name": format!("client-{i}"), "api_key": key.key, "labels": ["crash"] }))).await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        sim_ids.push(ws);
-    }
-    let emails = ["ana@agency.example", "ben@agency.example"];
-    let (status, op) = api(&http, &first.url, reqwest::Method::POST, "/v1/operations", Some(json!({
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+            sim_ids.push(ws);
+        }
+        let emails = ["ana@agency.example", "ben@agency.example"];
+        let (status, op) = api(&http, &first.url, reqwest::Method::POST, "/v1/operations", Some(json!({
         "kind": "members.invite", "targets": { "labels": ["crash"] }, "params": { "emails": emails, "role": "editor" },
     }))).await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{op}");
-    let id: uuid::Uuid = op["id"].as_str().unwrap().parse().unwrap();
+        assert_eq!(status, StatusCode::ACCEPTED, "{op}");
+        let id: uuid::Uuid = op["id"].as_str().unwrap().parse().unwrap();
 
-    // Let it get part of the way, then kill it without warning.
-    loop {
-        let (_, op) = api(&http, &first.url, reqwest::Method::GET, &format!("/v1/operations/{id}"), None).await;
-        if op["counts"]["succeeded"].as_i64().unwrap_or(0) >= 30 {
-            break;
+        // Let it get part of the way, then kill it without warning.
+        loop {
+            let (_, op) = api(
+                &http,
+                &first.url,
+                reqwest::Method::GET,
+                &format!("/v1/operations/{id}"),
+                None,
+            )
+            .await;
+            if op["counts"]["succeeded"].as_i64().unwrap_or(0) >= 30 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    first.child.start_kill().unwrap();
-    first.child.wait().await.unwrap();
+        first.child.start_kill().unwrap();
+        first.child.wait().await.unwrap();
 
-    let second = spawn_serve(&url, &sim, keys.expose_secret(), data.path(), &[]).await;
-    let op = wait_done(&http, &second.url, ADMIN_TOKEN, id, Duration::from_secs(180)).await;
-    assert_eq!(op["status"], "succeeded", "{op}");
-    assert_eq!(op["counts"]["succeeded"], 200);
-    for ws in &sim_ids {
-        let members = sim_members(&sim, ws);
-        assert_eq!(members.len(), 3, "{ws}: {members:?}");
-        for email in emails {
-            assert!(members.contains(&(email.to_string(), "editor".to_string())));
+        let second = spawn_serve(&url, &sim, keys.expose_secret(), data.path(), &[]).await;
+        let op = wait_done(
+            &http,
+            &second.url,
+            ADMIN_TOKEN,
+            id,
+            Duration::from_secs(180),
+        )
+        .await;
+        assert_eq!(op["status"], "succeeded", "{op}");
+        assert_eq!(op["counts"]["succeeded"], 200);
+        for ws in &sim_ids {
+            let members = sim_members(&sim, ws);
+            assert_eq!(members.len(), 3, "{ws}: {members:?}");
+            for email in emails {
+                assert!(members.contains(&(email.to_string(), "editor".to_string())));
+            }
         }
+        let invites = invites_per_email(&sim);
+        assert_eq!(invites.len(), 400);
+        assert!(
+            invites.values().all(|n| *n == 1),
+            "every email invited exactly once: {invites:?}"
+        );
+        drop(second);
+        test_db.cleanup().await;
     }
-    let invites = invites_per_email(&sim);
-    assert_eq!(invites.len(), 400);
-    assert!(invites.values().all(|n| *n == 1), "every email invited exactly once: {invites:?}");
-    drop(second);
-    test_db.cleanup().await;
-});
+);

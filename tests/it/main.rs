@@ -3,8 +3,11 @@
 
 mod support;
 
+mod audit;
+mod authz;
 mod crash;
 mod input;
 mod onboarding;
 mod operations;
+mod soak;
 mod workspaces;

@@ -692,7 +692,7 @@ both!(
             .iter()
             .filter(|r| r.as_workspace.is_some())
             .count();
-        assert!(delegated >= 12 * 4, "{delegated} delegated calls");
+        assert!(delegated >= 12 * 3, "{delegated} delegated calls");
         app.stop().await;
     }
 );

@@ -88,7 +88,11 @@ impl TestApp {
     }
 
     /// Starts with a simulator config and a config tweak.
-    pub async fn start_with(backend: Backend, sim_config: SimConfig, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    pub async fn start_with(
+        backend: Backend,
+        sim_config: SimConfig,
+        tweak: impl FnOnce(&mut Config),
+    ) -> TestApp {
         flotilla_vault::testing::init_test_logging();
         let sim = Simulator::spawn(sim_config).await.expect("simulator");
         let test_db = TestDb::new(backend).await;
@@ -96,20 +100,37 @@ impl TestApp {
         let mut config = test_config(&db_url(&test_db), &sim);
         tweak(&mut config);
         let keyring = Keyring::parse(test_keys().expose_secret(), "test keys").expect("keyring");
-        let state = flotilla_service::app::prepare_with(config, db.clone(), keyring).await.expect("prepare");
-        flotilla_service::auth::ensure_bootstrap_admin(&state.store, Some(&SecretString::from(ADMIN_TOKEN)))
+        let state = flotilla_service::app::prepare_with(config, db.clone(), keyring)
             .await
-            .expect("bootstrap admin");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            .expect("prepare");
+        flotilla_service::auth::ensure_bootstrap_admin(
+            &state.store,
+            Some(&SecretString::from(ADMIN_TOKEN)),
+        )
+        .await
+        .expect("bootstrap admin");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let shutdown = CancellationToken::new();
         let task = tokio::spawn({
             let shutdown = shutdown.clone();
             async move {
-                flotilla_service::app::serve(state, listener, shutdown).await.expect("serve");
+                flotilla_service::app::serve(state, listener, shutdown)
+                    .await
+                    .expect("serve");
             }
         });
-        TestApp { url, sim, http: reqwest::Client::new(), db, test_db: Some(test_db), shutdown, task: Some(task) }
+        TestApp {
+            url,
+            sim,
+            http: reqwest::Client::new(),
+            db,
+            test_db: Some(test_db),
+            shutdown,
+            task: Some(task),
+        }
     }
 
     /// Stops the service and removes the database.
@@ -124,7 +145,12 @@ impl TestApp {
     }
 
     /// A request with the admin token.
-    pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         self.call_as(ADMIN_TOKEN, method, path, body, &[]).await
     }
 
@@ -137,7 +163,10 @@ impl TestApp {
         body: Option<Value>,
         headers: &[(&str, &str)],
     ) -> (StatusCode, Value) {
-        let mut req = self.http.request(method, format!("{}{path}", self.url)).bearer_auth(token);
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(token);
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
@@ -147,7 +176,11 @@ impl TestApp {
         let resp = req.send().await.expect("request");
         let status = resp.status();
         let text = resp.text().await.expect("body");
-        let value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
         (status, value)
     }
 
@@ -166,11 +199,20 @@ impl TestApp {
     }
 
     /// Like [`TestApp::register`] with the key's scopes.
-    pub async fn register_with_scopes(&self, name: &str, labels: &[&str], scopes: &[&str]) -> (Uuid, String) {
+    pub async fn register_with_scopes(
+        &self,
+        name: &str,
+        labels: &[&str],
+        scopes: &[&str],
+    ) -> (Uuid, String) {
         let ws = self.sim.create_workspace(name);
         let key = self.sim.create_key(&ws, "flotilla", scopes);
-        let (status, body) =
-            self.post("/v1/workspaces", json!({ "name": name, "api_key": key.key, "labels": labels })).await;
+        let (status, body) = self
+            .post(
+                "/v1/workspaces",
+                json!({ "name": name, "api_key": key.key, "labels": labels }),
+            )
+            .await;
         assert_eq!(status, StatusCode::CREATED, "register {name}: {body}");
         (body["id"].as_str().expect("id").parse().expect("uuid"), ws)
     }
@@ -184,7 +226,14 @@ impl TestApp {
 
     /// Polls until the operation has finished; returns it.
     pub async fn wait_done(&self, id: Uuid) -> Value {
-        wait_done(&self.http, &self.url, ADMIN_TOKEN, id, Duration::from_secs(120)).await
+        wait_done(
+            &self.http,
+            &self.url,
+            ADMIN_TOKEN,
+            id,
+            Duration::from_secs(120),
+        )
+        .await
     }
 
     /// Every target of an operation.
@@ -224,10 +273,20 @@ pub async fn count(db: &Database, table: &str) -> i64 {
 }
 
 /// Polls `GET /v1/operations/{id}` until it has finished.
-pub async fn wait_done(http: &reqwest::Client, url: &str, token: &str, id: Uuid, timeout: Duration) -> Value {
+pub async fn wait_done(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    id: Uuid,
+    timeout: Duration,
+) -> Value {
     let deadline = Instant::now() + timeout;
     loop {
-        let resp = http.get(format!("{url}/v1/operations/{id}")).bearer_auth(token).send().await;
+        let resp = http
+            .get(format!("{url}/v1/operations/{id}"))
+            .bearer_auth(token)
+            .send()
+            .await;
         if let Ok(resp) = resp
             && resp.status() == StatusCode::OK
         {
@@ -235,9 +294,15 @@ pub async fn wait_done(http: &reqwest::Client, url: &str, token: &str, id: Uuid,
             if !op["finished_at"].is_null() {
                 return op;
             }
-            assert!(Instant::now() < deadline, "operation {id} did not finish in time: {op}");
+            assert!(
+                Instant::now() < deadline,
+                "operation {id} did not finish in time: {op}"
+            );
         } else {
-            assert!(Instant::now() < deadline, "operation {id}: service unreachable");
+            assert!(
+                Instant::now() < deadline,
+                "operation {id}: service unreachable"
+            );
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -246,8 +311,11 @@ pub async fn wait_done(http: &reqwest::Client, url: &str, token: &str, id: Uuid,
 /// Members of a simulated workspace as (lower-cased email, role).
 pub fn sim_members(sim: &Simulator, ws: &str) -> Vec<(String, String)> {
     let state = sim.workspace(ws).expect("sim workspace");
-    let mut out: Vec<(String, String)> =
-        state.members.iter().map(|m| (m.email.to_ascii_lowercase(), m.role.clone())).collect();
+    let mut out: Vec<(String, String)> = state
+        .members
+        .iter()
+        .map(|m| (m.email.to_ascii_lowercase(), m.role.clone()))
+        .collect();
     out.sort();
     out
 }

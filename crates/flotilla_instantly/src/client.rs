@@ -223,6 +223,10 @@ impl Client {
             attempt += 1;
             if let Some(p) = &cfg.pacing {
                 let waited = p.pacer.wait_all(&p.keys).await;
+                if !waited.is_zero() {
+                    metrics::histogram!("flotilla_instantly_pacing_wait_seconds")
+                        .record(waited.as_secs_f64());
+                }
                 if waited >= Duration::from_millis(1) {
                     debug!(
                         endpoint = e.label,
@@ -251,6 +255,12 @@ impl Client {
             let (outcome, mut err) = match rb.send().await {
                 Ok(resp) => {
                     let status = resp.status();
+                    metrics::counter!("flotilla_instantly_requests_total",
+                        "endpoint" => e.label, "status" => status.as_str().to_owned())
+                    .increment(1);
+                    if status.as_u16() == 429 {
+                        metrics::counter!("flotilla_instantly_rate_limited_total", "endpoint" => e.label).increment(1);
+                    }
                     let retry_after = resp
                         .headers()
                         .get(RETRY_AFTER)
@@ -281,7 +291,12 @@ impl Client {
                         }
                     }
                 }
-                Err(re) => transport(e, re),
+                Err(re) => {
+                    metrics::counter!("flotilla_instantly_requests_total",
+                        "endpoint" => e.label, "status" => "transport_error")
+                    .increment(1);
+                    transport(e, re)
+                }
             };
             let decision = cfg.retry.decide_for(
                 e.class,
@@ -292,6 +307,8 @@ impl Client {
             );
             match decision {
                 Decision::Retry(delay) => {
+                    metrics::counter!("flotilla_instantly_retries_total", "endpoint" => e.label)
+                        .increment(1);
                     warn!(
                         endpoint = e.label,
                         attempt,

@@ -43,7 +43,8 @@ pub fn resolve_keyring(config: &Config) -> anyhow::Result<Keyring> {
         );
     }
     let path = config.data_dir.join("vault.key");
-    let (keyring, created) = Keyring::load_or_create_file(&path).context("while loading the vault key file")?;
+    let (keyring, created) =
+        Keyring::load_or_create_file(&path).context("while loading the vault key file")?;
     if created {
         eprintln!(
             "\n*** NOTICE: generated a new vault key file at {} (mode 0600).\n\
@@ -57,7 +58,9 @@ pub fn resolve_keyring(config: &Config) -> anyhow::Result<Keyring> {
 
 /// Connects to and migrates the database.
 pub async fn connect(config: &Config) -> anyhow::Result<Database> {
-    let db = Database::connect(&config.database_url).await.context("while connecting to the database")?;
+    let db = Database::connect(&config.database_url)
+        .await
+        .context("while connecting to the database")?;
     db.migrate().await.context("while running migrations")?;
     Ok(db)
 }
@@ -69,10 +72,16 @@ pub async fn prepare(config: Config, keyring: Keyring) -> anyhow::Result<AppStat
 }
 
 /// Builds the shared state on an already connected and migrated database.
-pub async fn prepare_with(config: Config, db: Database, keyring: Keyring) -> anyhow::Result<AppState> {
-    let vault = Vault::open(db.clone(), keyring).await.context("while opening the vault")?;
+pub async fn prepare_with(
+    config: Config,
+    db: Database,
+    keyring: Keyring,
+) -> anyhow::Result<AppState> {
+    let vault = Vault::open(db.clone(), keyring)
+        .await
+        .context("while opening the vault")?;
     let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(256)
+        .pool_max_idle_per_host(1024)
         .build()
         .context("while building the HTTP client")?;
     Ok(AppState {
@@ -86,7 +95,11 @@ pub async fn prepare_with(config: Config, db: Database, keyring: Keyring) -> any
 }
 
 /// Serves the API on `listener` and runs the engine (per the configured role) until `shutdown`.
-pub async fn serve(state: AppState, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn serve(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let engine_task = if state.config.role != ProcessRole::Api {
         let engine = Arc::new(Engine::new(
             state.store.clone(),
@@ -121,8 +134,9 @@ pub fn shutdown_on_signals() -> CancellationToken {
         let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]
         {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .expect("SIGTERM handler");
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("SIGTERM handler");
             tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
         }
         #[cfg(not(unix))]

@@ -23,7 +23,11 @@ pub enum ProcessRole {
 #[derive(Debug, Clone, Args)]
 pub struct Config {
     /// Database URL: `sqlite://path` (embedded default) or `postgres://…`.
-    #[arg(long, env = "FLOTILLA_DATABASE_URL", default_value = "sqlite://data/flotilla.db")]
+    #[arg(
+        long,
+        env = "FLOTILLA_DATABASE_URL",
+        default_value = "sqlite://data/flotilla.db"
+    )]
     pub database_url: String,
 
     /// Address the REST API listens on.
@@ -31,7 +35,11 @@ pub struct Config {
     pub listen: SocketAddr,
 
     /// Instantly's base URL; the client appends `/api/v2/…`.
-    #[arg(long, env = "FLOTILLA_INSTANTLY_BASE_URL", default_value = "https://api.instantly.ai")]
+    #[arg(
+        long,
+        env = "FLOTILLA_INSTANTLY_BASE_URL",
+        default_value = "https://api.instantly.ai"
+    )]
     pub instantly_base_url: Url,
 
     /// Directory for the embedded default's files (SQLite database, generated vault key file).
@@ -139,7 +147,11 @@ impl Config {
     pub fn replica_id(&self) -> String {
         self.replica_id.clone().unwrap_or_else(|| {
             let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "flotilla".into());
-            format!("{host}-{}-{:04x}", std::process::id(), rand::random::<u16>())
+            format!(
+                "{host}-{}-{:04x}",
+                std::process::id(),
+                rand::random::<u16>()
+            )
         })
     }
 }

@@ -31,13 +31,27 @@ pub enum ApiError {
     Internal(#[from] anyhow::Error),
 }
 
+/// Put in an error response's extensions: its code and, for a 403, the missing permission.
+#[derive(Debug, Clone)]
+pub struct ErrorCode {
+    /// The error's code.
+    pub code: &'static str,
+    /// `details.permission`, when present.
+    pub permission: Option<String>,
+}
+
 /// Shorthand for handler results.
 pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     /// A 4xx error.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError::Client { status, code, message: message.into(), details: None }
+        ApiError::Client {
+            status,
+            code,
+            message: message.into(),
+            details: None,
+        }
     }
 
     /// A 400 error.
@@ -52,7 +66,11 @@ impl ApiError {
 
     /// A 404 error for a resource kind (`"workspace"`, `"operation"`, …).
     pub fn not_found(what: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
     }
 
     /// A 409 error.
@@ -113,7 +131,10 @@ pub fn on_constraint(
     move |e| match &e {
         sqlx::Error::Database(db) if db.is_unique_violation() => {
             let msg = db.message();
-            if names.iter().any(|n| db.constraint() == Some(*n) || msg.contains(n)) {
+            if names
+                .iter()
+                .any(|n| db.constraint() == Some(*n) || msg.contains(n))
+            {
                 err
             } else {
                 ApiError::from(e)
@@ -127,20 +148,37 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         let (code, message, details) = match &self {
-            ApiError::Client { code, message, details, .. } => (*code, message.clone(), details.clone()),
+            ApiError::Client {
+                code,
+                message,
+                details,
+                ..
+            } => (*code, message.clone(), details.clone()),
             ApiError::Upstream(msg) => {
                 tracing::warn!(error = %msg, "upstream unavailable");
-                ("instantly_unavailable", format!("Instantly could not be reached: {msg}"), None)
+                (
+                    "instantly_unavailable",
+                    format!("Instantly could not be reached: {msg}"),
+                    None,
+                )
             }
             ApiError::Internal(err) => {
                 tracing::error!(error = ?err, "internal error");
                 ("internal", "internal error".to_string(), None)
             }
         };
+        // The audit trail records the code and a missing permission, never the message.
+        let permission = details
+            .as_ref()
+            .and_then(|d| d.get("permission"))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
         let mut body = json!({ "error": { "code": code, "message": message } });
         if let Some(details) = details {
             body["error"]["details"] = details;
         }
-        (status, Json(body)).into_response()
+        let mut resp = (status, Json(body)).into_response();
+        resp.extensions_mut().insert(ErrorCode { code, permission });
+        resp
     }
 }

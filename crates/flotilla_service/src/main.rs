@@ -1,4 +1,4 @@
-//! The `flotilla` binary: `serve`, `migrate`, `vault status|rotate`.
+//! The `flotilla` binary: `serve`, `migrate`, `operator create`, `vault status|rotate`.
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -26,6 +26,11 @@ enum Command {
     Migrate {
         #[command(flatten)]
         config: Config,
+    },
+    /// Manage operators from the command line (e.g. bootstrap the first admin).
+    Operator {
+        #[command(subcommand)]
+        command: OperatorCommand,
     },
     /// The credential vault: KEK status and rotation.
     Vault {
@@ -57,10 +62,37 @@ enum VaultCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum OperatorCommand {
+    /// Create an operator in FLOTILLA_DATABASE_URL and print its token once (stdout).
+    Create {
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// admin, manager, sdr or viewer.
+        #[arg(long)]
+        role: String,
+        /// Label scope, comma-separated (default: every workspace).
+        #[arg(long, value_delimiter = ',')]
+        labels: Vec<String>,
+        /// Database URL (not the whole service configuration: its `--role` means something else).
+        #[arg(
+            long,
+            env = "FLOTILLA_DATABASE_URL",
+            default_value = "sqlite://data/flotilla.db"
+        )]
+        database_url: String,
+    },
+}
+
 fn init_logging() {
     let filter = EnvFilter::try_from_env("FLOTILLA_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let json = std::env::var("FLOTILLA_LOG_FORMAT").map(|f| f == "json").unwrap_or(false);
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let json = std::env::var("FLOTILLA_LOG_FORMAT")
+        .map(|f| f == "json")
+        .unwrap_or(false);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         builder.json().init();
     } else {
@@ -79,6 +111,15 @@ async fn main() -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }
+        Command::Operator {
+            command:
+                OperatorCommand::Create {
+                    name,
+                    role,
+                    labels,
+                    database_url,
+                },
+        } => create_operator(&database_url, &name, &role, &labels).await,
         Command::Vault { command } => vault(command).await,
     }
 }
@@ -87,23 +128,36 @@ async fn main() -> anyhow::Result<()> {
 /// keyring missing a KEK that rows need) and prints JSON or a small table.
 async fn vault(command: VaultCommand) -> anyhow::Result<()> {
     let (config, json) = match &command {
-        VaultCommand::Status { config, json } | VaultCommand::Rotate { config, json, .. } => (config, *json),
+        VaultCommand::Status { config, json } | VaultCommand::Rotate { config, json, .. } => {
+            (config, *json)
+        }
     };
     let keyring = app::resolve_keyring(config)?;
     let db = app::connect(config).await?;
-    let vault = flotilla_vault::Vault::open(db, keyring).await.context("while opening the vault")?;
+    let vault = flotilla_vault::Vault::open(db, keyring)
+        .await
+        .context("while opening the vault")?;
     if let VaultCommand::Rotate { batch, .. } = &command {
-        let report = vault.rotate(*batch).await.context("while rotating the vault's KEK")?;
+        let report = vault
+            .rotate(*batch)
+            .await
+            .context("while rotating the vault's KEK")?;
         if json {
             println!("{}", serde_json::to_string_pretty(&report)?);
         } else {
             println!("primary KEK   {}", report.primary_kek_id);
-            println!("re-wrapped    {} row(s) in {} batch(es)", report.rotated, report.batches);
+            println!(
+                "re-wrapped    {} row(s) in {} batch(es)",
+                report.rotated, report.batches
+            );
             println!("remaining     {}", report.remaining);
         }
         return Ok(());
     }
-    let status = vault.status().await.context("while reading the vault's status")?;
+    let status = vault
+        .status()
+        .await
+        .context("while reading the vault's status")?;
     if json {
         println!("{}", serde_json::to_string_pretty(&status)?);
     } else {
@@ -118,14 +172,44 @@ async fn vault(command: VaultCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn create_operator(
+    database_url: &str,
+    name: &str,
+    role: &str,
+    labels: &[String],
+) -> anyhow::Result<()> {
+    use flotilla_service::api::{operators::validate_role, validate_labels, validate_name};
+    // The same rules as POST /v1/operators.
+    let invalid = |e: flotilla_service::error::ApiError| anyhow::anyhow!("{e}");
+    let name = validate_name(name, "--name").map_err(invalid)?;
+    let role = validate_role(role).map_err(invalid)?;
+    let labels = validate_labels(labels, "--labels").map_err(invalid)?;
+    let db = flotilla_vault::Database::connect(database_url)
+        .await
+        .context("while connecting to the database")?;
+    db.migrate().await.context("while running migrations")?;
+    let store = flotilla_service::store::Store::new(db);
+    let token = flotilla_service::auth::new_token();
+    let id = flotilla_service::auth::insert_operator(&store, &name, &role, &labels, &token, false)
+        .await
+        .context("while creating the operator")?;
+    eprintln!("created operator {id} ({role}); its token, shown once and stored hashed:");
+    println!("{}", token.expose_secret());
+    Ok(())
+}
+
 async fn serve(config: Config) -> anyhow::Result<()> {
     let keyring = app::resolve_keyring(&config)?;
     let listen = config.listen;
     let state = app::prepare(config, keyring).await?;
-    let admin_token = std::env::var("FLOTILLA_ADMIN_TOKEN").ok().filter(|t| !t.is_empty()).map(SecretString::from);
-    if let Some(token) = flotilla_service::auth::ensure_bootstrap_admin(&state.store, admin_token.as_ref())
-        .await
-        .context("while creating the bootstrap admin")?
+    let admin_token = std::env::var("FLOTILLA_ADMIN_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty())
+        .map(SecretString::from);
+    if let Some(token) =
+        flotilla_service::auth::ensure_bootstrap_admin(&state.store, admin_token.as_ref())
+            .await
+            .context("while creating the bootstrap admin")?
     {
         // Shown once: only its hash is stored.
         eprintln!(
@@ -134,6 +218,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             token.expose_secret()
         );
     }
-    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("while binding {listen}"))?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("while binding {listen}"))?;
     app::serve(state, listener, app::shutdown_on_signals()).await
 }

@@ -17,7 +17,10 @@ pub fn now_ms() -> i64 {
 
 /// Builds `$start, $start+1, …` for `n` placeholders (dynamic `IN (…)` lists).
 pub fn placeholders(start: usize, n: usize) -> String {
-    (start..start + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+    (start..start + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Target states.
@@ -53,8 +56,14 @@ pub mod op_status {
     /// Cancelled by an operator.
     pub const CANCELLED: &str = "cancelled";
     /// Every status.
-    pub const ALL: [&str; 6] =
-        [PENDING, RUNNING, SUCCEEDED, PARTIALLY_SUCCEEDED, FAILED, CANCELLED];
+    pub const ALL: [&str; 6] = [
+        PENDING,
+        RUNNING,
+        SUCCEEDED,
+        PARTIALLY_SUCCEEDED,
+        FAILED,
+        CANCELLED,
+    ];
 }
 
 /// A workspace row with its labels.
@@ -203,7 +212,7 @@ pub struct TargetRow {
     pub updated_at: i64,
 }
 
-fn target_from_row(row: &AnyRow) -> Result<TargetRow, sqlx::Error> {
+pub(crate) fn target_from_row(row: &AnyRow) -> Result<TargetRow, sqlx::Error> {
     let json = |col: &str| -> Result<Option<Value>, sqlx::Error> {
         let s: Option<String> = row.try_get(col)?;
         Ok(s.and_then(|s| serde_json::from_str(&s).ok()))
@@ -263,6 +272,10 @@ pub struct Claim {
     pub attempt: i64,
     /// Lease owner (this replica).
     pub owner: String,
+    /// The target was taken over from a process whose lease expired.
+    pub reclaimed: bool,
+    /// Progress saved by an earlier attempt of this target.
+    pub checkpoint: Option<Value>,
 }
 
 /// How a finished attempt ends.
@@ -297,6 +310,15 @@ impl Store {
 
     fn pool(&self) -> &sqlx::AnyPool {
         self.db.pool()
+    }
+
+    /// Begins a transaction that will write (`BEGIN IMMEDIATE` on SQLite, so writers queue on
+    /// the busy timeout instead of failing when a read lock cannot be upgraded).
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        self.db.begin_write().await.map_err(|e| match e {
+            flotilla_vault::VaultError::Database(e) => e,
+            other => sqlx::Error::Protocol(other.to_string()),
+        })
     }
 
     // ---------------------------------------------------------------- workspaces
@@ -397,7 +419,10 @@ impl Store {
         .await?;
         let mut by_ws: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for row in labels {
-            by_ws.entry(row.try_get("workspace_id")?).or_default().push(row.try_get("label")?);
+            by_ws
+                .entry(row.try_get("workspace_id")?)
+                .or_default()
+                .push(row.try_get("label")?);
         }
         for ws in rows {
             ws.labels = by_ws.remove(&ws.id.to_string()).unwrap_or_default();
@@ -463,7 +488,10 @@ impl Store {
             query = query.bind(b.clone());
         }
         let rows = query.fetch_all(self.pool()).await?;
-        let mut out = rows.iter().map(workspace_from_row).collect::<Result<Vec<_>, _>>()?;
+        let mut out = rows
+            .iter()
+            .map(workspace_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
         self.attach_labels(&mut out).await?;
         Ok(out)
     }
@@ -490,11 +518,14 @@ impl Store {
 
     /// Workspaces that delegate to `admin_id`.
     pub async fn delegated_of(&self, admin_id: Uuid) -> Result<Vec<Uuid>, sqlx::Error> {
-        let rows = sqlx::query("select id from workspace where admin_workspace_id = $1 order by id")
-            .bind(admin_id.to_string())
-            .fetch_all(self.pool())
-            .await?;
-        rows.iter().map(|r| parse_uuid(&r.try_get::<String, _>("id")?)).collect()
+        let rows =
+            sqlx::query("select id from workspace where admin_workspace_id = $1 order by id")
+                .bind(admin_id.to_string())
+                .fetch_all(self.pool())
+                .await?;
+        rows.iter()
+            .map(|r| parse_uuid(&r.try_get::<String, _>("id")?))
+            .collect()
     }
 
     // ---------------------------------------------------------------- operations
@@ -515,7 +546,7 @@ impl Store {
     pub async fn insert_operation(&self, op: &NewOperation) -> Result<Uuid, sqlx::Error> {
         let id = Uuid::now_v7();
         let now = now_ms();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "insert into operation (id, kind, params, targets, dry_run, max_concurrency, failure_tolerance, status, \
              total, idempotency_key, request_hash, retry_of, created_by, created_at) \
@@ -548,7 +579,9 @@ impl Store {
             sql += &values.join(", ");
             let mut query = sqlx::query(&sql).bind(id.to_string()).bind(now);
             for (i, ws) in chunk.iter().enumerate() {
-                query = query.bind(ws.to_string()).bind((chunk_index * CHUNK + i) as i64);
+                query = query
+                    .bind(ws.to_string())
+                    .bind((chunk_index * CHUNK + i) as i64);
             }
             query.execute(&mut *tx).await?;
         }
@@ -597,7 +630,10 @@ impl Store {
     }
 
     /// Target counts per state.
-    pub async fn target_counts(&self, operation_id: Uuid) -> Result<BTreeMap<String, i64>, sqlx::Error> {
+    pub async fn target_counts(
+        &self,
+        operation_id: Uuid,
+    ) -> Result<BTreeMap<String, i64>, sqlx::Error> {
         let rows = sqlx::query(
             "select state, count(*) as n from target where operation_id = $1 group by state",
         )
@@ -625,7 +661,9 @@ impl Store {
             sql += " and state = $3";
         }
         sql += &format!(" order by seq limit {limit}");
-        let mut query = sqlx::query(&sql).bind(operation_id.to_string()).bind(after_seq.unwrap_or(-1));
+        let mut query = sqlx::query(&sql)
+            .bind(operation_id.to_string())
+            .bind(after_seq.unwrap_or(-1));
         if let Some(s) = state_filter {
             query = query.bind(s.to_string());
         }
@@ -662,14 +700,16 @@ impl Store {
             query = query.bind(s.to_string());
         }
         let rows = query.fetch_all(self.pool()).await?;
-        rows.iter().map(|r| parse_uuid(&r.try_get::<String, _>("workspace_id")?)).collect()
+        rows.iter()
+            .map(|r| parse_uuid(&r.try_get::<String, _>("workspace_id")?))
+            .collect()
     }
 
     /// Cancels an operation: pending targets become cancelled; running ones finish their attempt.
     /// Returns false when the operation had already finished.
     pub async fn cancel_operation(&self, id: Uuid, reason: &str) -> Result<bool, sqlx::Error> {
         let now = now_ms();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let updated = sqlx::query(
             "update operation set stop_reason = coalesce(stop_reason, $2) where id = $1 \
              and status in ('pending', 'running')",
@@ -713,7 +753,9 @@ impl Store {
         if open > 0 {
             return Ok(());
         }
-        let Some(op) = self.operation(id).await? else { return Ok(()) };
+        let Some(op) = self.operation(id).await? else {
+            return Ok(());
+        };
         let counts = self.target_counts(id).await?;
         let status = final_status(&counts, op.stop_reason.as_deref());
         sqlx::query(
@@ -747,13 +789,13 @@ impl Store {
         }
         let now = now_ms();
         let expires = now + lease_ms;
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let lock = match self.db.backend() {
             Backend::Postgres => " for update of t skip locked",
             Backend::Sqlite => "",
         };
         let sql = format!(
-            "select t.operation_id, t.workspace_id, t.attempts, t.state, o.max_concurrency from target t \
+            "select t.operation_id, t.workspace_id, t.attempts, t.state, t.checkpoint, o.max_concurrency from target t \
              join operation o on o.id = t.operation_id \
              where (t.state = 'pending' and t.next_attempt_at <= $1) \
                 or (t.state = 'running' and t.lease_expires_at < $1) \
@@ -772,6 +814,7 @@ impl Store {
                 row.try_get::<i64, _>("attempts")?,
                 row.try_get::<String, _>("state")?,
                 row.try_get::<Option<i64>, _>("max_concurrency")?,
+                row.try_get::<Option<String>, _>("checkpoint")?,
             ));
         }
         // A consistent lock order on lanes keeps two replicas from deadlocking.
@@ -780,7 +823,7 @@ impl Store {
         let mut running_per_op: BTreeMap<String, i64> = BTreeMap::new();
         let mut claims = Vec::new();
         let mut touched_ops = Vec::new();
-        for (op, ws, attempts, st, max_conc) in rows {
+        for (op, ws, attempts, st, max_conc, checkpoint) in rows {
             if claims.len() >= max {
                 break;
             }
@@ -797,11 +840,13 @@ impl Store {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
-                sqlx::query("delete from workspace_lane where workspace_id = $1 and lease_expires_at < $2")
-                    .bind(&ws)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(
+                    "delete from workspace_lane where workspace_id = $1 and lease_expires_at < $2",
+                )
+                .bind(&ws)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
                 touched_ops.push(parse_uuid(&op)?);
                 continue;
             }
@@ -864,6 +909,8 @@ impl Store {
                 workspace_id: parse_uuid(&ws)?,
                 attempt: attempts + 1,
                 owner: owner.to_string(),
+                reclaimed: st == state::RUNNING,
+                checkpoint: checkpoint.and_then(|c| serde_json::from_str(&c).ok()),
             });
         }
         let mut started: Vec<&Uuid> = claims.iter().map(|c| &c.operation_id).collect();
@@ -885,7 +932,7 @@ impl Store {
     /// Extends a claim's lease; false when the lease was lost (another process took it over).
     pub async fn heartbeat(&self, claim: &Claim, lease_ms: i64) -> Result<bool, sqlx::Error> {
         let expires = now_ms() + lease_ms;
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let t = sqlx::query(
             "update target set lease_expires_at = $4 where operation_id = $1 and workspace_id = $2 \
              and lease_owner = $3 and state = 'running'",
@@ -909,7 +956,11 @@ impl Store {
     }
 
     /// Saves kind-specific progress for a running target.
-    pub async fn save_checkpoint(&self, claim: &Claim, checkpoint: &Value) -> Result<(), sqlx::Error> {
+    pub async fn save_checkpoint(
+        &self,
+        claim: &Claim,
+        checkpoint: &Value,
+    ) -> Result<(), sqlx::Error> {
         sqlx::query(
             "update target set checkpoint = $4, updated_at = $5 where operation_id = $1 and workspace_id = $2 \
              and lease_owner = $3",
@@ -928,7 +979,7 @@ impl Store {
     /// lease had been lost, in which case nothing is written.
     pub async fn finish(&self, claim: &Claim, finish: &Finish) -> Result<bool, sqlx::Error> {
         let now = now_ms();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "update target set state = $4, code = $5, message = $6, changes = $7, lease_owner = null, \
              lease_expires_at = null, finished_at = $8, updated_at = $8 \
@@ -957,7 +1008,7 @@ impl Store {
         code: &str,
         message: &str,
     ) -> Result<bool, sqlx::Error> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "update target set state = 'pending', next_attempt_at = $4, code = $5, message = $6, \
              lease_owner = null, lease_expires_at = null, updated_at = $7 \
@@ -980,7 +1031,7 @@ impl Store {
     /// Gives a claim back untouched (graceful shutdown): the target is pending again at once and
     /// the attempt is not counted.
     pub async fn release(&self, claim: &Claim) -> Result<(), sqlx::Error> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "update target set state = 'pending', attempts = attempts - 1, lease_owner = null, \
              lease_expires_at = null, updated_at = $4 \
@@ -1004,6 +1055,28 @@ impl Store {
             .execute(&mut *conn)
             .await?;
         Ok(())
+    }
+
+    /// Targets per state and operations per status, across the database (for `/metrics`).
+    pub async fn state_counts(
+        &self,
+    ) -> Result<(Vec<(String, i64)>, Vec<(String, i64)>), sqlx::Error> {
+        let mut out = (Vec::new(), Vec::new());
+        for (sql, into) in [
+            (
+                "select state as k, count(*) as n from target group by state",
+                &mut out.0,
+            ),
+            (
+                "select status as k, count(*) as n from operation group by status",
+                &mut out.1,
+            ),
+        ] {
+            for row in sqlx::query(sql).fetch_all(self.pool()).await? {
+                into.push((row.try_get("k")?, row.try_get("n")?));
+            }
+        }
+        Ok(out)
     }
 
     /// Number of failed targets of an operation.
@@ -1040,13 +1113,31 @@ mod tests {
 
     #[test]
     fn final_status_table() {
-        assert_eq!(final_status(&counts(&[("succeeded", 3)]), None), "succeeded");
-        assert_eq!(final_status(&counts(&[("succeeded", 2), ("skipped", 1)]), None), "succeeded");
-        assert_eq!(final_status(&counts(&[("succeeded", 2), ("failed", 1)]), None), "partially_succeeded");
-        assert_eq!(final_status(&counts(&[("failed", 2)]), None), "failed");
-        assert_eq!(final_status(&counts(&[("succeeded", 1), ("cancelled", 2)]), Some("cancelled")), "cancelled");
         assert_eq!(
-            final_status(&counts(&[("succeeded", 5), ("failed", 2), ("cancelled", 3)]), Some("failure_tolerance")),
+            final_status(&counts(&[("succeeded", 3)]), None),
+            "succeeded"
+        );
+        assert_eq!(
+            final_status(&counts(&[("succeeded", 2), ("skipped", 1)]), None),
+            "succeeded"
+        );
+        assert_eq!(
+            final_status(&counts(&[("succeeded", 2), ("failed", 1)]), None),
+            "partially_succeeded"
+        );
+        assert_eq!(final_status(&counts(&[("failed", 2)]), None), "failed");
+        assert_eq!(
+            final_status(
+                &counts(&[("succeeded", 1), ("cancelled", 2)]),
+                Some("cancelled")
+            ),
+            "cancelled"
+        );
+        assert_eq!(
+            final_status(
+                &counts(&[("succeeded", 5), ("failed", 2), ("cancelled", 3)]),
+                Some("failure_tolerance")
+            ),
             "failed"
         );
     }

@@ -134,6 +134,18 @@ impl Database {
         Ok(())
     }
 
+    /// Begins a transaction that will write. On SQLite this is `BEGIN IMMEDIATE`: a deferred
+    /// transaction that reads first and writes later can fail with "database is locked" when it
+    /// upgrades its lock while another connection writes (busy_timeout does not help then);
+    /// taking the write lock up front makes writers queue instead. On Postgres a plain `BEGIN`.
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        };
+        Ok(tx)
+    }
+
     /// Checks that the database answers.
     pub async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
@@ -161,15 +173,13 @@ fn prepare_sqlite_url(url: &str) -> Result<(String, bool)> {
     let in_memory = path.is_empty()
         || path == ":memory:"
         || query.is_some_and(|q| q.split('&').any(|kv| kv == "mode=memory"));
-    if !in_memory {
-        if let Some(parent) = PathBuf::from(path).parent() {
-            if !parent.as_os_str().is_empty() {
-                std::fs::create_dir_all(parent).map_err(|source| Error::Io {
-                    path: parent.display().to_string(),
-                    source,
-                })?;
-            }
-        }
+    let path = PathBuf::from(path);
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+    if let (false, Some(parent)) = (in_memory, parent) {
+        std::fs::create_dir_all(parent).map_err(|source| Error::Io {
+            path: parent.display().to_string(),
+            source,
+        })?;
     }
     let has_mode = query.is_some_and(|q| q.split('&').any(|kv| kv.starts_with("mode=")));
     let url = match (query, has_mode) {

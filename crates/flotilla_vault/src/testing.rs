@@ -279,6 +279,7 @@ macro_rules! both_backends {
 
             #[tokio::test]
             async fn sqlite() {
+                $crate::testing::init_test_logging();
                 let test_db = $crate::testing::TestDb::sqlite().await;
                 let body = $body;
                 $crate::testing::TestOutcome::check(body(test_db.db().clone()).await);
@@ -287,6 +288,7 @@ macro_rules! both_backends {
 
             #[tokio::test]
             async fn postgres() {
+                $crate::testing::init_test_logging();
                 let test_db = $crate::testing::TestDb::postgres().await;
                 let body = $body;
                 $crate::testing::TestOutcome::check(body(test_db.db().clone()).await);

@@ -84,10 +84,11 @@ impl Vault {
         for row in &checks {
             let id: String = row.try_get(0)?;
             let value: Vec<u8> = row.try_get(1)?;
-            if let Some(kek) = keyring.get(&id) {
-                if !kek.verify_check_value(&value) {
-                    return Err(Error::KekMismatch { kek_id: id });
-                }
+            if keyring
+                .get(&id)
+                .is_some_and(|kek| !kek.verify_check_value(&value))
+            {
+                return Err(Error::KekMismatch { kek_id: id });
             }
             known.insert(id);
         }
@@ -130,6 +131,9 @@ impl Vault {
     /// fingerprint cannot be inverted or brute-forced the way a password hash could, and 64 bits
     /// make an accidental collision between two keys negligible at fleet sizes.
     pub fn fingerprint(secret: &SecretString) -> String {
+        // instantly-api.md §8 [EMP]: the key format is opaque (one team saw ~68-char
+        // base64-looking strings). We rely only on keys being long random strings, hash the exact
+        // UTF-8 bytes and never normalise them.
         let digest = Sha256::digest(secret.expose_secret().as_bytes());
         format!("sha256:{}", &hex::encode(digest)[..16])
     }
@@ -280,6 +284,10 @@ impl Vault {
     /// Decrypts the workspace's access credential. A delegated workspace resolves to its admin
     /// workspace's key with `as_workspace` = the workspace's own Instantly id.
     pub async fn access_credential(&self, workspace_id: Uuid) -> Result<Credential> {
+        // instantly-api.md §12 / §6 [OFF]: a group admin's key acts on a sub workspace through
+        // `x-as-workspace: <sub workspace id>`, so a delegated row stores no key of its own and
+        // resolves to the admin's access key at every call (a replaced admin key takes effect
+        // for all its subs at once).
         let pool = self.inner.db.pool();
         let row = fetch_access(pool, workspace_id)
             .await?
@@ -553,11 +561,10 @@ impl Vault {
         let batch = batch.max(1) as u64;
         let ring = &self.inner.keyring;
         let primary = ring.primary();
-        let pool = self.inner.db.pool();
         let (mut rotated, mut batches) = (0u64, 0u64);
         while rotated < max_rows {
             let take = batch.min(max_rows - rotated);
-            let mut tx = pool.begin().await?;
+            let mut tx = self.inner.db.begin_write().await?;
             let rows = sqlx::query(
                 "SELECT id, workspace_id, kek_id, wrapped_key FROM vault_credential \
                  WHERE kek_id IS NOT NULL AND kek_id <> $1 ORDER BY id LIMIT $2",

@@ -26,14 +26,44 @@ pub async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, 
         Ok(()) => Ok(Json(json!({ "status": "ready" }))),
         Err(err) => {
             tracing::warn!(error = %err, "readiness check failed");
-            Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "database_unavailable", "the database does not answer"))
+            Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database_unavailable",
+                "the database does not answer",
+            ))
         }
     }
 }
 
-/// Prometheus metrics.
+/// Prometheus metrics. Target and operation counts are read from the database at scrape time,
+/// so every replica reports the same, whole picture.
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let body = state.metrics.as_ref().map(|h| h.render()).unwrap_or_default();
+    match state.store.state_counts().await {
+        Ok((targets, operations)) => {
+            for s in crate::store::state::ALL {
+                let n = targets
+                    .iter()
+                    .find(|(k, _)| k == s)
+                    .map(|(_, n)| *n)
+                    .unwrap_or(0);
+                metrics::gauge!("flotilla_targets", "state" => s).set(n as f64);
+            }
+            for s in crate::store::op_status::ALL {
+                let n = operations
+                    .iter()
+                    .find(|(k, _)| k == s)
+                    .map(|(_, n)| *n)
+                    .unwrap_or(0);
+                metrics::gauge!("flotilla_operations", "status" => s).set(n as f64);
+            }
+        }
+        Err(err) => tracing::warn!(error = %err, "metrics: counting targets failed"),
+    }
+    let body = state
+        .metrics
+        .as_ref()
+        .map(|h| h.render())
+        .unwrap_or_default();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }
 

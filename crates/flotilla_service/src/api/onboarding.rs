@@ -393,10 +393,16 @@ pub async fn import(
         .operation(id)
         .await?
         .ok_or_else(|| ApiError::not_found("operation"))?;
-    let view = super::operations::operation_view(&state, op).await?;
+    let view = super::operations::operation_view(&state, op, operator.visible_labels()).await?;
+    let audit = crate::audit::AuditInfo {
+        kind: Some(import::NAME.to_string()),
+        operation_id: Some(id),
+        ..Default::default()
+    };
     Ok((
         StatusCode::ACCEPTED,
         [(header::LOCATION, format!("/v1/operations/{id}"))],
+        axum::Extension(audit),
         Json(view),
     ))
 }
@@ -461,7 +467,7 @@ pub async fn discover(
     State(state): State<AppState>,
     operator: Operator,
     ApiJson(body): ApiJson<Discover>,
-) -> ApiResult<Json<Discovered>> {
+) -> ApiResult<impl IntoResponse> {
     crate::authz::require_admin(&operator)?;
     let labels = validate_labels(&body.labels, "labels")?;
     let admin = state
@@ -585,8 +591,16 @@ pub async fn discover(
             "delegated workspace registered");
         registered.push(view(row, Some(meta)));
     }
-    Ok(Json(Discovered {
-        registered,
-        skipped,
-    }))
+    let audit = crate::audit::AuditInfo {
+        workspace_ids: registered.iter().map(|w| w.id).collect(),
+        detail: Some(json!({ "admin_workspace_id": admin.id })),
+        ..Default::default()
+    };
+    Ok((
+        axum::Extension(audit),
+        Json(Discovered {
+            registered,
+            skipped,
+        }),
+    ))
 }

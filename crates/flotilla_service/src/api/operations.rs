@@ -5,10 +5,10 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::IntoResponse;
+use axum::response::sse::{Event, KeepAlive, Sse};
 use chrono::{DateTime, Utc};
 use futures::Stream;
 use serde::{Deserialize, Serialize};
@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::{ApiJson, AppState, Page, PageParams, parse_id, ts, validate_labels};
+use super::{ApiJson, ApiQuery, AppState, Page, PageParams, parse_id, ts, validate_labels};
 use crate::auth::Operator;
 use crate::authz;
 use crate::engine::kinds::{self, Limits};
@@ -60,6 +60,7 @@ pub struct CreateOperation {
     #[serde(default)]
     pub dry_run: bool,
     /// Most targets of this operation running at once.
+    #[schema(minimum = 1, maximum = 10000)]
     pub max_concurrency: Option<i64>,
     /// Stop once more than this many targets failed: a count (`3`) or a percentage (`"10%"`).
     #[schema(value_type = Option<Object>)]
@@ -160,19 +161,43 @@ fn target_view(t: TargetRow) -> Target {
     }
 }
 
-/// The API view of an operation: counts and progress read from its targets.
-pub async fn operation_view(state: &AppState, op: OperationRow) -> ApiResult<Operation> {
-    let counts = state.store.target_counts(op.id).await?;
-    let done: i64 = [tstate::SUCCEEDED, tstate::FAILED, tstate::SKIPPED, tstate::CANCELLED]
-        .iter()
-        .map(|s| counts.get(*s).copied().unwrap_or(0))
-        .sum();
+/// The operation as `visible` (an operator's label scope) may see it: counts and the ids in its
+/// target spec cover only the workspaces in scope (see `scope.rs`).
+pub async fn operation_view(
+    state: &AppState,
+    op: OperationRow,
+    visible: Option<&[String]>,
+) -> ApiResult<Operation> {
+    let counts = state.store.target_counts_visible(op.id, visible).await?;
+    let total = if visible.is_some() {
+        counts.values().sum()
+    } else {
+        op.total
+    };
+    let mut targets = op.targets;
+    if visible.is_some() {
+        crate::scope::redact_spec(
+            &mut targets,
+            &state.store.visible_workspace_ids(visible).await?,
+        );
+    }
+    let done: i64 = [
+        tstate::SUCCEEDED,
+        tstate::FAILED,
+        tstate::SKIPPED,
+        tstate::CANCELLED,
+    ]
+    .iter()
+    .map(|s| counts.get(*s).copied().unwrap_or(0))
+    .sum();
     let rate = op.started_at.and_then(|start| {
         let end = op.finished_at.unwrap_or_else(crate::store::now_ms);
         let secs = (end - start) as f64 / 1000.0;
         (secs > 0.0 && done > 0).then(|| done as f64 / secs)
     });
-    let eta = rate.filter(|_| op.finished_at.is_none()).map(|r| (op.total - done) as f64 / r);
+    let eta = rate
+        .filter(|_| op.finished_at.is_none())
+        .map(|r| (total - done) as f64 / r);
     Ok(Operation {
         id: op.id,
         kind: op.kind,
@@ -180,9 +205,14 @@ pub async fn operation_view(state: &AppState, op: OperationRow) -> ApiResult<Ope
         stop_reason: op.stop_reason,
         dry_run: op.dry_run,
         params: op.params,
-        targets: op.targets,
+        targets,
         counts,
-        progress: Progress { done, total: op.total, rate_per_second: rate, eta_seconds: eta },
+        progress: Progress {
+            done,
+            total,
+            rate_per_second: rate,
+            eta_seconds: eta,
+        },
         max_concurrency: op.max_concurrency,
         failure_tolerance: op.failure_tolerance,
         retry_of: op.retry_of,
@@ -194,13 +224,20 @@ pub async fn operation_view(state: &AppState, op: OperationRow) -> ApiResult<Ope
 }
 
 /// Resolves a target spec to workspace ids, within the operator's label scope.
-pub async fn resolve_targets(state: &AppState, operator: &Operator, spec: &TargetSpec) -> ApiResult<Vec<Uuid>> {
+pub async fn resolve_targets(
+    state: &AppState,
+    operator: &Operator,
+    spec: &TargetSpec,
+) -> ApiResult<Vec<Uuid>> {
     let labels = validate_labels(&spec.labels, "targets.labels")?;
     let match_all = match spec.label_match.as_deref() {
         None | Some("any") => false,
         Some("all") => true,
         Some(other) => {
-            return Err(ApiError::bad_request("invalid_label_match", format!("label_match must be any or all, not {other:?}")));
+            return Err(ApiError::bad_request(
+                "invalid_label_match",
+                format!("label_match must be any or all, not {other:?}"),
+            ));
         }
     };
     if spec.workspaces.is_empty() && labels.is_empty() && !spec.all {
@@ -211,14 +248,21 @@ pub async fn resolve_targets(state: &AppState, operator: &Operator, spec: &Targe
     }
     let visible = operator.visible_labels();
     let all = state.store.all_workspace_labels().await?;
-    let in_scope = |ws_labels: &[String]| visible.is_none_or(|v| ws_labels.iter().any(|l| v.contains(l)));
-    let known: BTreeMap<Uuid, &Vec<String>> =
-        all.iter().filter(|(_, l)| in_scope(l)).map(|(id, l)| (*id, l)).collect();
+    let in_scope =
+        |ws_labels: &[String]| visible.is_none_or(|v| ws_labels.iter().any(|l| v.contains(l)));
+    let known: BTreeMap<Uuid, &Vec<String>> = all
+        .iter()
+        .filter(|(_, l)| in_scope(l))
+        .map(|(id, l)| (*id, l))
+        .collect();
     let mut chosen: BTreeSet<Uuid> = BTreeSet::new();
     for id in &spec.workspaces {
         if !known.contains_key(id) {
-            return Err(ApiError::unprocessable("unknown_workspace", format!("workspace {id} not found"))
-                .with_details(json!({ "field": "targets.workspaces", "workspace_id": id })));
+            return Err(ApiError::unprocessable(
+                "unknown_workspace",
+                format!("workspace {id} not found"),
+            )
+            .with_details(json!({ "field": "targets.workspaces", "workspace_id": id })));
         }
         chosen.insert(*id);
     }
@@ -237,12 +281,19 @@ pub async fn resolve_targets(state: &AppState, operator: &Operator, spec: &Targe
         chosen.remove(id);
     }
     if chosen.is_empty() {
-        return Err(ApiError::unprocessable("no_targets", "the targets resolve to no workspace"));
+        return Err(ApiError::unprocessable(
+            "no_targets",
+            "the targets resolve to no workspace",
+        ));
     }
     if chosen.len() > state.config.max_targets {
         return Err(ApiError::unprocessable(
             "too_many_targets",
-            format!("{} targets; the limit is {}", chosen.len(), state.config.max_targets),
+            format!(
+                "{} targets; the limit is {}",
+                chosen.len(),
+                state.config.max_targets
+            ),
         )
         .with_details(json!({ "limit": state.config.max_targets })));
     }
@@ -253,8 +304,11 @@ fn validate_common(body: &CreateOperation) -> ApiResult<()> {
     if let Some(n) = body.max_concurrency
         && !(1..=10_000).contains(&n)
     {
-        return Err(ApiError::bad_request("invalid_max_concurrency", "max_concurrency must be 1..=10000")
-            .with_details(json!({ "field": "max_concurrency" })));
+        return Err(ApiError::bad_request(
+            "invalid_max_concurrency",
+            "max_concurrency must be 1..=10000",
+        )
+        .with_details(json!({ "field": "max_concurrency" })));
     }
     if let Some(t) = &body.failure_tolerance
         && Tolerance::from_json(t).is_none()
@@ -286,26 +340,62 @@ pub async fn create(
     operator: Operator,
     headers: HeaderMap,
     ApiJson(body): ApiJson<CreateOperation>,
-) -> ApiResult<impl IntoResponse> {
+) -> axum::response::Response {
+    // The audit trail names the kind even when the request is refused.
+    let mut info = crate::audit::AuditInfo {
+        kind: Some(body.kind.clone()),
+        ..Default::default()
+    };
+    let mut resp = match create_inner(&state, &operator, &headers, body).await {
+        Ok((id, resp)) => {
+            info.operation_id = Some(id);
+            resp
+        }
+        Err(err) => err.into_response(),
+    };
+    resp.extensions_mut().insert(info);
+    resp
+}
+
+async fn create_inner(
+    state: &AppState,
+    operator: &Operator,
+    headers: &HeaderMap,
+    body: CreateOperation,
+) -> ApiResult<(Uuid, axum::response::Response)> {
+    let state = state.clone();
     let runner = kinds::runner(&body.kind).ok_or_else(|| {
-        ApiError::bad_request("unknown_kind", format!("unknown operation kind {:?}", body.kind))
-            .with_details(json!({ "field": "kind", "known": kinds::names() }))
+        ApiError::bad_request(
+            "unknown_kind",
+            format!("unknown operation kind {:?}", body.kind),
+        )
+        .with_details(json!({ "field": "kind", "known": kinds::names() }))
     })?;
-    let (area, level) = authz::kind_permission(&body.kind, &body.params);
-    authz::require(&operator, area, level)?;
+    authz::require_kind(operator, &body.kind, &body.params, body.dry_run)?;
     validate_common(&body)?;
-    let limits = Limits { max_items: state.config.max_items };
+    let limits = Limits {
+        max_items: state.config.max_items,
+    };
     let params = runner.validate(body.params.clone(), &limits)?;
     let idempotency_key = match headers.get("idempotency-key") {
         None => None,
         Some(v) => {
-            let key = v.to_str().ok().filter(|k| !k.is_empty() && k.len() <= 200 && k.chars().all(|c| c.is_ascii_graphic()));
-            Some(key.ok_or_else(|| {
-                ApiError::bad_request("invalid_idempotency_key", "Idempotency-Key must be 1-200 printable ASCII characters")
-            })?.to_string())
+            let key = v.to_str().ok().filter(|k| {
+                !k.is_empty() && k.len() <= 200 && k.chars().all(|c| c.is_ascii_graphic())
+            });
+            Some(
+                key.ok_or_else(|| {
+                    ApiError::bad_request(
+                        "invalid_idempotency_key",
+                        "Idempotency-Key must be 1-200 printable ASCII characters",
+                    )
+                })?
+                .to_string(),
+            )
         }
     };
-    let targets_json = serde_json::to_value(&body.targets).map_err(|e| ApiError::Internal(e.into()))?;
+    let targets_json =
+        serde_json::to_value(&body.targets).map_err(|e| ApiError::Internal(e.into()))?;
     let request_hash = {
         let canonical = json!({
             "kind": body.kind, "targets": targets_json, "params": params, "dry_run": body.dry_run,
@@ -313,13 +403,15 @@ pub async fn create(
         });
         hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
     };
-    let scoped_key = idempotency_key.as_ref().map(|k| format!("{}:{k}", operator.id));
+    let scoped_key = idempotency_key
+        .as_ref()
+        .map(|k| format!("{}:{k}", operator.id));
     if let Some(key) = &scoped_key
         && let Some(existing) = state.store.operation_by_idempotency_key(key).await?
     {
-        return repeat(&state, existing, &request_hash).await;
+        return repeat(&state, existing, &request_hash, operator).await;
     }
-    let workspace_ids = resolve_targets(&state, &operator, &body.targets).await?;
+    let workspace_ids = resolve_targets(&state, operator, &body.targets).await?;
     let new = NewOperation {
         kind: body.kind.clone(),
         params,
@@ -338,21 +430,38 @@ pub async fn create(
         // Two requests with one key raced: the loser answers with the winner's operation.
         Err(sqlx::Error::Database(e)) if e.is_unique_violation() && scoped_key.is_some() => {
             let key = scoped_key.as_deref().unwrap_or_default();
-            let existing = state.store.operation_by_idempotency_key(key).await?.ok_or_else(|| {
-                ApiError::Internal(anyhow::anyhow!("idempotency conflict without a row"))
-            })?;
-            return repeat(&state, existing, &request_hash).await;
+            let existing = state
+                .store
+                .operation_by_idempotency_key(key)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::Internal(anyhow::anyhow!("idempotency conflict without a row"))
+                })?;
+            return repeat(&state, existing, &request_hash, operator).await;
         }
         Err(e) => return Err(e.into()),
     };
     state.notify.notify_one();
     tracing::info!(operation.id = %id, kind = %body.kind, targets = new.workspace_ids.len(), dry_run = body.dry_run,
         operator = %operator.name, "operation created");
-    let op = state.store.operation(id).await?.ok_or_else(|| ApiError::not_found("operation"))?;
-    Ok((StatusCode::ACCEPTED, location(id), Json(operation_view(&state, op).await?)).into_response())
+    let op = state
+        .store
+        .operation(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("operation"))?;
+    let view = operation_view(&state, op, operator.visible_labels()).await?;
+    Ok((
+        id,
+        (StatusCode::ACCEPTED, location(id), Json(view)).into_response(),
+    ))
 }
 
-async fn repeat(state: &AppState, existing: OperationRow, request_hash: &str) -> ApiResult<axum::response::Response> {
+async fn repeat(
+    state: &AppState,
+    existing: OperationRow,
+    request_hash: &str,
+    operator: &Operator,
+) -> ApiResult<(Uuid, axum::response::Response)> {
     if existing.request_hash.as_deref() != Some(request_hash) {
         return Err(ApiError::unprocessable(
             "idempotency_key_reused",
@@ -360,7 +469,11 @@ async fn repeat(state: &AppState, existing: OperationRow, request_hash: &str) ->
         ));
     }
     let id = existing.id;
-    Ok((StatusCode::OK, location(id), Json(operation_view(state, existing).await?)).into_response())
+    let view = operation_view(state, existing, operator.visible_labels()).await?;
+    Ok((
+        id,
+        (StatusCode::OK, location(id), Json(view)).into_response(),
+    ))
 }
 
 /// Query of `GET /v1/operations`.
@@ -382,17 +495,53 @@ pub struct ListQuery {
 ))]
 pub async fn list(
     State(state): State<AppState>,
-    _operator: Operator,
-    Query(q): Query<ListQuery>,
+    operator: Operator,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<Page<Operation>>> {
-    let limit = PageParams { limit: q.limit, cursor: None }.limit()?;
-    let cursor = q.cursor.as_deref().map(|c| parse_id(c, "cursor")).transpose()?;
+    let limit = PageParams {
+        limit: q.limit,
+        cursor: None,
+    }
+    .limit()?;
+    let mut cursor = q
+        .cursor
+        .as_deref()
+        .map(|c| parse_id(c, "cursor"))
+        .transpose()?;
     if let Some(s) = &q.status
         && !op_status::ALL.contains(&s.as_str())
     {
-        return Err(ApiError::bad_request("invalid_status", format!("status must be one of {:?}", op_status::ALL)));
+        return Err(ApiError::bad_request(
+            "invalid_status",
+            format!("status must be one of {:?}", op_status::ALL),
+        ));
     }
-    let mut rows = state.store.list_operations(q.status.as_deref(), q.kind.as_deref(), cursor, limit + 1).await?;
+    // Operations the operator may not view (kind area, label scope) are left out; a page is
+    // filled from as many batches as that takes.
+    let visible = operator.visible_labels();
+    let mut rows = Vec::new();
+    loop {
+        let batch = state
+            .store
+            .list_operations(q.status.as_deref(), q.kind.as_deref(), cursor, limit + 1)
+            .await?;
+        let exhausted = batch.len() <= limit;
+        for op in batch {
+            cursor = Some(op.id);
+            if authz::require_kind_view(&operator, &op.kind, &op.params).is_err()
+                || !state.store.operation_visible(op.id, visible).await?
+            {
+                continue;
+            }
+            rows.push(op);
+            if rows.len() > limit {
+                break;
+            }
+        }
+        if exhausted || rows.len() > limit {
+            break;
+        }
+    }
     let next = if rows.len() > limit {
         rows.truncate(limit);
         rows.last().map(|o| o.id.to_string())
@@ -401,14 +550,43 @@ pub async fn list(
     };
     let mut items = Vec::with_capacity(rows.len());
     for op in rows {
-        items.push(operation_view(&state, op).await?);
+        items.push(operation_view(&state, op, visible).await?);
     }
-    Ok(Json(Page { items, next_cursor: next }))
+    Ok(Json(Page {
+        items,
+        next_cursor: next,
+    }))
 }
 
-async fn load(state: &AppState, raw: &str) -> ApiResult<OperationRow> {
+/// Loads an operation the operator may see: 404 outside their label scope (as if it did not
+/// exist), 403 when their role may not view its kind.
+async fn load(state: &AppState, raw: &str, operator: &Operator) -> ApiResult<OperationRow> {
+    let op = load_in_scope(state, raw, operator).await?;
+    authz::require_kind_view(operator, &op.kind, &op.params)?;
+    Ok(op)
+}
+
+/// Loads an operation within the operator's label scope (404 outside it), without a role check:
+/// cancel and retry check the kind's run permission instead, so a 403 names that one.
+async fn load_in_scope(
+    state: &AppState,
+    raw: &str,
+    operator: &Operator,
+) -> ApiResult<OperationRow> {
     let id = parse_id(raw, "operation")?;
-    state.store.operation(id).await?.ok_or_else(|| ApiError::not_found("operation"))
+    let op = state
+        .store
+        .operation(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("operation"))?;
+    if !state
+        .store
+        .operation_visible(op.id, operator.visible_labels())
+        .await?
+    {
+        return Err(ApiError::not_found("operation"));
+    }
+    Ok(op)
 }
 
 /// Read one operation: status, counts per target state, progress and timings.
@@ -418,11 +596,13 @@ async fn load(state: &AppState, raw: &str) -> ApiResult<OperationRow> {
 ))]
 pub async fn get_one(
     State(state): State<AppState>,
-    _operator: Operator,
+    operator: Operator,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Operation>> {
-    let op = load(&state, &id).await?;
-    Ok(Json(operation_view(&state, op).await?))
+    let op = load(&state, &id, &operator).await?;
+    Ok(Json(
+        operation_view(&state, op, operator.visible_labels()).await?,
+    ))
 }
 
 /// Query of `GET /v1/operations/{id}/targets`.
@@ -444,29 +624,51 @@ pub struct TargetsQuery {
 ))]
 pub async fn targets(
     State(state): State<AppState>,
-    _operator: Operator,
+    operator: Operator,
     Path(id): Path<String>,
-    Query(q): Query<TargetsQuery>,
+    ApiQuery(q): ApiQuery<TargetsQuery>,
 ) -> ApiResult<Json<Page<Target>>> {
-    let op = load(&state, &id).await?;
-    let limit = PageParams { limit: q.limit, cursor: None }.limit()?;
+    let op = load(&state, &id, &operator).await?;
+    let limit = PageParams {
+        limit: q.limit,
+        cursor: None,
+    }
+    .limit()?;
     if let Some(s) = &q.state
         && !tstate::ALL.contains(&s.as_str())
     {
-        return Err(ApiError::bad_request("invalid_state", format!("state must be one of {:?}", tstate::ALL)));
+        return Err(ApiError::bad_request(
+            "invalid_state",
+            format!("state must be one of {:?}", tstate::ALL),
+        ));
     }
     let after = match q.cursor.as_deref() {
         None => None,
-        Some(c) => Some(c.parse::<i64>().map_err(|_| ApiError::bad_request("invalid_cursor", "cursor is not valid"))?),
+        Some(c) => Some(
+            c.parse::<i64>()
+                .map_err(|_| ApiError::bad_request("invalid_cursor", "cursor is not valid"))?,
+        ),
     };
-    let mut rows = state.store.list_targets(op.id, q.state.as_deref(), after, limit + 1).await?;
+    let mut rows = state
+        .store
+        .list_targets_visible(
+            op.id,
+            q.state.as_deref(),
+            after,
+            limit + 1,
+            operator.visible_labels(),
+        )
+        .await?;
     let next = if rows.len() > limit {
         rows.truncate(limit);
         rows.last().map(|t| t.seq.to_string())
     } else {
         None
     };
-    Ok(Json(Page { items: rows.into_iter().map(target_view).collect(), next_cursor: next }))
+    Ok(Json(Page {
+        items: rows.into_iter().map(target_view).collect(),
+        next_cursor: next,
+    }))
 }
 
 /// Server-sent progress: a `progress` event whenever the counts change, then one `done` event.
@@ -477,11 +679,12 @@ pub async fn targets(
 ))]
 pub async fn events(
     State(state): State<AppState>,
-    _operator: Operator,
+    operator: Operator,
     Path(id): Path<String>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
-    let op = load(&state, &id).await?;
+    let op = load(&state, &id, &operator).await?;
     let id = op.id;
+    let visible = operator.visible_labels().map(<[String]>::to_vec);
     let stream = async_stream::stream! {
         let mut last: Option<String> = None;
         loop {
@@ -490,7 +693,7 @@ pub async fn events(
                 _ => break,
             };
             let finished = op.finished_at.is_some();
-            let Ok(view) = operation_view(&state, op).await else { break };
+            let Ok(view) = operation_view(&state, op, visible.as_deref()).await else { break };
             let payload = json!({
                 "id": view.id, "status": view.status, "counts": view.counts, "progress": view.progress,
             })
@@ -520,18 +723,52 @@ pub async fn cancel(
     State(state): State<AppState>,
     operator: Operator,
     Path(id): Path<String>,
+) -> axum::response::Response {
+    let mut info = crate::audit::AuditInfo::default();
+    let mut resp = cancel_inner(&state, &operator, &id, &mut info)
+        .await
+        .into_response();
+    resp.extensions_mut().insert(info);
+    resp
+}
+
+async fn cancel_inner(
+    state: &AppState,
+    operator: &Operator,
+    id: &str,
+    info: &mut crate::audit::AuditInfo,
 ) -> ApiResult<Json<Operation>> {
-    let op = load(&state, &id).await?;
-    let (area, level) = authz::kind_permission(&op.kind, &op.params);
-    authz::require(&operator, area, level)?;
-    if !state.store.cancel_operation(op.id, "cancelled").await? {
-        return Err(ApiError::conflict("operation_finished", "the operation has already finished"));
+    let (state, operator, id) = (state.clone(), operator.clone(), id.to_string());
+    let op = load_in_scope(&state, &id, &operator).await?;
+    info.kind = Some(op.kind.clone());
+    authz::require_kind(&operator, &op.kind, &op.params, op.dry_run)?;
+    // Cancelling stops every target; a scoped operator may do that only to operations that
+    // touch nothing outside their scope.
+    if !state
+        .store
+        .operation_fully_visible(op.id, operator.visible_labels())
+        .await?
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "outside_label_scope",
+            "this operation also targets workspaces outside your label scope",
+        ));
     }
+    let cancelled = state.store.cancel_operation(op.id, "cancelled").await?;
     // Cancelled import rows must not keep their uploaded keys staged.
     crate::engine::kinds::import::sweep_staged(&state.store).await?;
+    if !cancelled {
+        return Err(ApiError::conflict(
+            "operation_finished",
+            "the operation has already finished",
+        ));
+    }
     tracing::info!(operation.id = %op.id, operator = %operator.name, "operation cancelled");
-    let op = load(&state, &id).await?;
-    Ok(Json(operation_view(&state, op).await?))
+    let op = load(&state, &id, &operator).await?;
+    Ok(Json(
+        operation_view(&state, op, operator.visible_labels()).await?,
+    ))
 }
 
 /// Start a new operation over the failed and cancelled targets of this one.
@@ -545,14 +782,35 @@ pub async fn retry(
     State(state): State<AppState>,
     operator: Operator,
     Path(id): Path<String>,
-) -> ApiResult<impl IntoResponse> {
-    let op = load(&state, &id).await?;
-    let (area, level) = authz::kind_permission(&op.kind, &op.params);
-    authz::require(&operator, area, level)?;
+) -> axum::response::Response {
+    let mut info = crate::audit::AuditInfo::default();
+    let mut resp = retry_inner(&state, &operator, &id, &mut info)
+        .await
+        .into_response();
+    resp.extensions_mut().insert(info);
+    resp
+}
+
+async fn retry_inner(
+    state: &AppState,
+    operator: &Operator,
+    id: &str,
+    info: &mut crate::audit::AuditInfo,
+) -> ApiResult<axum::response::Response> {
+    let (state, operator) = (state.clone(), operator.clone());
+    let op = load_in_scope(&state, id, &operator).await?;
+    info.kind = Some(op.kind.clone());
+    authz::require_kind(&operator, &op.kind, &op.params, op.dry_run)?;
     if op.finished_at.is_none() {
-        return Err(ApiError::conflict("operation_running", "wait for the operation to finish (or cancel it) first"));
+        return Err(ApiError::conflict(
+            "operation_running",
+            "wait for the operation to finish (or cancel it) first",
+        ));
     }
-    let mut workspace_ids = state.store.target_workspaces_in(op.id, &[tstate::FAILED, tstate::CANCELLED]).await?;
+    let mut workspace_ids = state
+        .store
+        .target_workspaces_in(op.id, &[tstate::FAILED, tstate::CANCELLED])
+        .await?;
     // Workspaces removed since, or outside the operator's scope, are not retried.
     let visible = operator.visible_labels();
     let mut kept = Vec::with_capacity(workspace_ids.len());
@@ -562,7 +820,10 @@ pub async fn retry(
         }
     }
     if kept.is_empty() {
-        return Err(ApiError::unprocessable("nothing_to_retry", "no failed or cancelled targets to retry"));
+        return Err(ApiError::unprocessable(
+            "nothing_to_retry",
+            "no failed or cancelled targets to retry",
+        ));
     }
     let new = NewOperation {
         kind: op.kind.clone(),
@@ -579,6 +840,13 @@ pub async fn retry(
     };
     let new_id = state.store.insert_operation(&new).await?;
     state.notify.notify_one();
-    let created = state.store.operation(new_id).await?.ok_or_else(|| ApiError::not_found("operation"))?;
-    Ok((StatusCode::ACCEPTED, location(new_id), Json(operation_view(&state, created).await?)))
+    info.operation_id = Some(new_id);
+    info.detail = Some(json!({ "retry_of": op.id }));
+    let created = state
+        .store
+        .operation(new_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("operation"))?;
+    let view = operation_view(&state, created, operator.visible_labels()).await?;
+    Ok((StatusCode::ACCEPTED, location(new_id), Json(view)).into_response())
 }

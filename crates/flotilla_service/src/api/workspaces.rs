@@ -2,10 +2,10 @@
 
 use std::fmt;
 
-use axum::extract::{Path, Query, State};
+use axum::Json;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::Json;
 use chrono::{DateTime, Utc};
 use flotilla_instantly::{Client, ClientConfig, ErrorKind};
 use flotilla_vault::{CredentialMeta, CredentialSource, NewCredential, Purpose, Vault};
@@ -13,7 +13,9 @@ use secrecy::SecretString;
 use serde::{Deserialize, Deserializer, Serialize};
 use uuid::Uuid;
 
-use super::{ApiJson, AppState, Page, PageParams, parse_id, ts, validate_labels, validate_name};
+use super::{
+    ApiJson, ApiQuery, AppState, Page, PageParams, parse_id, ts, validate_labels, validate_name,
+};
 use crate::auth::Operator;
 use crate::error::{ApiError, ApiResult, on_constraint};
 use crate::store::{Store, WorkspaceFilter, WorkspaceRow, now_ms};
@@ -39,7 +41,9 @@ impl utoipa::PartialSchema for ApiKeyInput {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
         utoipa::openapi::ObjectBuilder::new()
             .schema_type(utoipa::openapi::schema::Type::String)
-            .description(Some("The workspace's Instantly API key (write-only; never returned)"))
+            .description(Some(
+                "The workspace's Instantly API key (write-only; never returned)",
+            ))
             .min_length(Some(1))
             .max_length(Some(512))
             .into()
@@ -149,12 +153,14 @@ pub(crate) fn view(ws: WorkspaceRow, meta: Option<CredentialMeta>) -> Workspace 
     }
 }
 
-const INSTANTLY_ID_UNIQUE: &[&str] = &["workspace_instantly_id", "workspace.instantly_workspace_id"];
+const INSTANTLY_ID_UNIQUE: &[&str] =
+    &["workspace_instantly_id", "workspace.instantly_workspace_id"];
 
 /// Calls `GET /workspaces/current` with `key` and returns the Instantly workspace id it acts on.
 pub async fn verify_key(state: &AppState, key: &SecretString) -> Result<String, ApiError> {
     let config = ClientConfig::new(state.config.instantly_base_url.clone(), key.clone());
-    let client = Client::with_http(config, state.http.clone()).map_err(|e| ApiError::Internal(e.into()))?;
+    let client =
+        Client::with_http(config, state.http.clone()).map_err(|e| ApiError::Internal(e.into()))?;
     match client.current_workspace().await {
         Ok(ws) => Ok(ws.id),
         Err(err) => Err(match err.kind() {
@@ -169,7 +175,10 @@ pub async fn verify_key(state: &AppState, key: &SecretString) -> Result<String, 
                 "workspace_not_paid",
                 "Instantly says this workspace has no active paid plan (402)",
             ),
-            ErrorKind::RateLimited | ErrorKind::Server | ErrorKind::Transport | ErrorKind::Timeout => {
+            ErrorKind::RateLimited
+            | ErrorKind::Server
+            | ErrorKind::Transport
+            | ErrorKind::Timeout => {
                 ApiError::Upstream(format!("verifying the key failed: {:?}", err.kind()))
             }
             _ => ApiError::unprocessable(
@@ -181,7 +190,10 @@ pub async fn verify_key(state: &AppState, key: &SecretString) -> Result<String, 
 }
 
 async fn load(store: &Store, vault: &Vault, id: Uuid, operator: &Operator) -> ApiResult<Workspace> {
-    let ws = store.workspace(id, operator.visible_labels()).await?.ok_or_else(|| ApiError::not_found("workspace"))?;
+    let ws = store
+        .workspace(id, operator.visible_labels())
+        .await?
+        .ok_or_else(|| ApiError::not_found("workspace"))?;
     let meta = vault.meta(id).await?;
     Ok(view(ws, meta))
 }
@@ -203,8 +215,16 @@ pub async fn register(
     let key = body.api_key.0;
     check_key_shape(&key)?;
     let fingerprint = Vault::fingerprint(&key);
-    if state.vault.find_by_fingerprint(&fingerprint).await?.is_some() {
-        return Err(ApiError::conflict("duplicate_api_key", "this API key is already registered"));
+    if state
+        .vault
+        .find_by_fingerprint(&fingerprint)
+        .await?
+        .is_some()
+    {
+        return Err(ApiError::conflict(
+            "duplicate_api_key",
+            "this API key is already registered",
+        ));
     }
     let instantly_id = verify_key(&state, &key).await?;
     let now = now_ms();
@@ -224,8 +244,10 @@ pub async fn register(
             "this Instantly workspace is already registered",
         )
     };
-    let mut tx = state.store.db().pool().begin().await?;
-    Store::insert_workspace(&mut tx, &row).await.map_err(on_constraint(INSTANTLY_ID_UNIQUE, already()))?;
+    let mut tx = state.store.begin_write().await?;
+    Store::insert_workspace(&mut tx, &row)
+        .await
+        .map_err(on_constraint(INSTANTLY_ID_UNIQUE, already()))?;
     state
         .vault
         .store(
@@ -238,11 +260,25 @@ pub async fn register(
             },
         )
         .await?;
-    tx.commit().await.map_err(on_constraint(INSTANTLY_ID_UNIQUE, already()))?;
+    tx.commit()
+        .await
+        .map_err(on_constraint(INSTANTLY_ID_UNIQUE, already()))?;
     state.vault.mark_verified(row.id).await?;
     tracing::info!(workspace.id = %row.id, instantly.workspace = %instantly_id, "workspace registered");
     let ws = load(&state.store, &state.vault, row.id, &operator).await?;
-    Ok((StatusCode::CREATED, [(axum::http::header::LOCATION, format!("/v1/workspaces/{}", ws.id))], Json(ws)))
+    let audit = crate::audit::AuditInfo {
+        workspace_ids: vec![ws.id],
+        ..Default::default()
+    };
+    Ok((
+        StatusCode::CREATED,
+        [(
+            axum::http::header::LOCATION,
+            format!("/v1/workspaces/{}", ws.id),
+        )],
+        axum::Extension(audit),
+        Json(ws),
+    ))
 }
 
 /// Query of `GET /v1/workspaces`.
@@ -265,22 +301,36 @@ pub struct ListQuery {
 pub async fn list(
     State(state): State<AppState>,
     operator: Operator,
-    Query(q): Query<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<Page<Workspace>>> {
-    let limit = PageParams { limit: q.limit, cursor: None }.limit()?;
-    let cursor = q.cursor.as_deref().map(|c| parse_id(c, "cursor")).transpose()?;
+    let limit = PageParams {
+        limit: q.limit,
+        cursor: None,
+    }
+    .limit()?;
+    let cursor = q
+        .cursor
+        .as_deref()
+        .map(|c| parse_id(c, "cursor"))
+        .transpose()?;
     if let Some(mode) = &q.mode
         && mode != "direct"
         && mode != "delegated"
     {
-        return Err(ApiError::bad_request("invalid_mode", "mode must be direct or delegated"));
+        return Err(ApiError::bad_request(
+            "invalid_mode",
+            "mode must be direct or delegated",
+        ));
     }
     let filter = WorkspaceFilter {
         label: q.label.clone(),
         mode: q.mode.clone(),
         visible_labels: operator.visible_labels().map(<[String]>::to_vec),
     };
-    let mut rows = state.store.list_workspaces(&filter, cursor, limit + 1).await?;
+    let mut rows = state
+        .store
+        .list_workspaces(&filter, cursor, limit + 1)
+        .await?;
     let next = if rows.len() > limit {
         rows.truncate(limit);
         rows.last().map(|w| w.id.to_string())
@@ -292,7 +342,10 @@ pub async fn list(
         let meta = state.vault.meta(ws.id).await?;
         items.push(view(ws, meta));
     }
-    Ok(Json(Page { items, next_cursor: next }))
+    Ok(Json(Page {
+        items,
+        next_cursor: next,
+    }))
 }
 
 /// Read one workspace.
@@ -323,10 +376,22 @@ pub async fn patch(
 ) -> ApiResult<Json<Workspace>> {
     crate::authz::require_admin(&operator)?;
     let id = parse_id(&id, "workspace")?;
-    let name = body.name.as_deref().map(|n| validate_name(n, "name")).transpose()?;
-    let labels = body.labels.as_deref().map(|l| validate_labels(l, "labels")).transpose()?;
-    state.store.workspace(id, operator.visible_labels()).await?.ok_or_else(|| ApiError::not_found("workspace"))?;
-    let mut tx = state.store.db().pool().begin().await?;
+    let name = body
+        .name
+        .as_deref()
+        .map(|n| validate_name(n, "name"))
+        .transpose()?;
+    let labels = body
+        .labels
+        .as_deref()
+        .map(|l| validate_labels(l, "labels"))
+        .transpose()?;
+    state
+        .store
+        .workspace(id, operator.visible_labels())
+        .await?
+        .ok_or_else(|| ApiError::not_found("workspace"))?;
+    let mut tx = state.store.begin_write().await?;
     if let Some(name) = &name {
         Store::update_workspace_name(&mut tx, id, name).await?;
     }
@@ -357,11 +422,15 @@ pub async fn delete(
     State(state): State<AppState>,
     operator: Operator,
     Path(id): Path<String>,
-    Query(q): Query<DeleteQuery>,
+    ApiQuery(q): ApiQuery<DeleteQuery>,
 ) -> ApiResult<StatusCode> {
     crate::authz::require_admin(&operator)?;
     let id = parse_id(&id, "workspace")?;
-    state.store.workspace(id, operator.visible_labels()).await?.ok_or_else(|| ApiError::not_found("workspace"))?;
+    state
+        .store
+        .workspace(id, operator.visible_labels())
+        .await?
+        .ok_or_else(|| ApiError::not_found("workspace"))?;
     let dependents = state.store.delegated_of(id).await?;
     if !dependents.is_empty() && !q.cascade {
         return Err(ApiError::conflict(
@@ -370,7 +439,7 @@ pub async fn delete(
         )
         .with_details(serde_json::json!({ "delegated_workspaces": dependents })));
     }
-    let mut tx = state.store.db().pool().begin().await?;
+    let mut tx = state.store.begin_write().await?;
     for dep in dependents.iter().chain(std::iter::once(&id)) {
         state.vault.delete_workspace(&mut tx, *dep).await?;
         Store::delete_workspace(&mut tx, *dep).await?;
@@ -395,7 +464,11 @@ pub async fn put_credential(
 ) -> ApiResult<Json<Workspace>> {
     crate::authz::require_admin(&operator)?;
     let id = parse_id(&id, "workspace")?;
-    let ws = state.store.workspace(id, operator.visible_labels()).await?.ok_or_else(|| ApiError::not_found("workspace"))?;
+    let ws = state
+        .store
+        .workspace(id, operator.visible_labels())
+        .await?
+        .ok_or_else(|| ApiError::not_found("workspace"))?;
     if ws.mode != "direct" {
         return Err(ApiError::unprocessable(
             "delegated_workspace",
@@ -404,10 +477,16 @@ pub async fn put_credential(
     }
     let key = body.api_key.0;
     check_key_shape(&key)?;
-    if let Some(existing) = state.vault.find_by_fingerprint(&Vault::fingerprint(&key)).await?
+    if let Some(existing) = state
+        .vault
+        .find_by_fingerprint(&Vault::fingerprint(&key))
+        .await?
         && existing.workspace_id != id
     {
-        return Err(ApiError::conflict("duplicate_api_key", "this API key is registered for another workspace"));
+        return Err(ApiError::conflict(
+            "duplicate_api_key",
+            "this API key is registered for another workspace",
+        ));
     }
     let instantly_id = verify_key(&state, &key).await?;
     if instantly_id != ws.instantly_workspace_id {
@@ -416,7 +495,7 @@ pub async fn put_credential(
             "this key belongs to a different Instantly workspace than the one registered",
         ));
     }
-    let mut tx = state.store.db().pool().begin().await?;
+    let mut tx = state.store.begin_write().await?;
     state.vault.replace_access(&mut tx, id, &key, None).await?;
     Store::touch_workspace(&mut tx, id).await?;
     tx.commit().await?;

@@ -36,7 +36,11 @@ pub struct Change {
 impl Change {
     /// A change without detail.
     pub fn new(item: impl Into<String>, action: impl Into<String>) -> Change {
-        Change { item: item.into(), action: action.into(), detail: None }
+        Change {
+            item: item.into(),
+            action: action.into(),
+            detail: None,
+        }
     }
 
     /// Adds detail.
@@ -92,7 +96,11 @@ pub struct Outcome {
 impl Outcome {
     /// A succeeded outcome.
     pub fn new(changes: Vec<Change>, code: &'static str) -> Outcome {
-        Outcome { changes, code, state: state::SUCCEEDED }
+        Outcome {
+            changes,
+            code,
+            state: state::SUCCEEDED,
+        }
     }
 
     fn summary(&self) -> String {
@@ -106,7 +114,11 @@ impl Outcome {
         if counts.is_empty() {
             return "nothing to do".into();
         }
-        counts.iter().map(|(a, n)| format!("{a}: {n}")).collect::<Vec<_>>().join(", ")
+        counts
+            .iter()
+            .map(|(a, n)| format!("{a}: {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -128,12 +140,21 @@ pub struct TargetError {
 impl TargetError {
     /// A permanent error.
     pub fn permanent(code: impl Into<String>, message: impl Into<String>) -> TargetError {
-        TargetError { code: code.into(), message: message.into(), transient: false, whole_target: false, changes: Vec::new() }
+        TargetError {
+            code: code.into(),
+            message: message.into(),
+            transient: false,
+            whole_target: false,
+            changes: Vec::new(),
+        }
     }
 
     /// A transient error.
     pub fn transient(code: impl Into<String>, message: impl Into<String>) -> TargetError {
-        TargetError { transient: true, ..TargetError::permanent(code, message) }
+        TargetError {
+            transient: true,
+            ..TargetError::permanent(code, message)
+        }
     }
 
     /// Attaches the changes made so far.
@@ -160,10 +181,19 @@ impl From<flotilla_instantly::Error> for TargetError {
             K::Decode => ("instantly_bad_response", true, true),
         };
         let message = match err.required_scope() {
-            Some(scope) => format!("the stored API key lacks the scope {scope} needed by {}", err.endpoint()),
+            Some(scope) => format!(
+                "the stored API key lacks the scope {scope} needed by {}",
+                err.endpoint()
+            ),
             None => format!("{} answered: {instantly}", err.endpoint()),
         };
-        TargetError { code: code.into(), message, transient, whole_target: whole, changes: Vec::new() }
+        TargetError {
+            code: code.into(),
+            message,
+            transient,
+            whole_target: whole,
+            changes: Vec::new(),
+        }
     }
 }
 
@@ -201,14 +231,29 @@ pub struct Engine {
 
 impl Engine {
     /// Builds an engine; `notify` wakes it when this process creates an operation.
-    pub fn new(store: Store, vault: Vault, config: Arc<Config>, http: reqwest::Client, notify: Arc<Notify>) -> Engine {
+    pub fn new(
+        store: Store,
+        vault: Vault,
+        config: Arc<Config>,
+        http: reqwest::Client,
+        notify: Arc<Notify>,
+    ) -> Engine {
         let pacer = Pacer::new(RateLimits {
             per_second: config.pace_per_second,
             per_minute: config.pace_per_minute,
             burst: config.pace_burst,
         });
         let owner = config.replica_id();
-        Engine { store, vault, config, http, pacer, owner, notify, operations: Mutex::new(HashMap::new()) }
+        Engine {
+            store,
+            vault,
+            config,
+            http,
+            pacer,
+            owner,
+            notify,
+            operations: Mutex::new(HashMap::new()),
+        }
     }
 
     /// This engine's lease-owner id.
@@ -233,7 +278,16 @@ impl Engine {
             let free = permits.available_permits();
             let mut claimed = 0;
             if free > 0 {
-                match self.store.claim(&self.owner, free, lease_ms, self.config.target_attempts as i64).await {
+                match self
+                    .store
+                    .claim(
+                        &self.owner,
+                        free,
+                        lease_ms,
+                        self.config.target_attempts as i64,
+                    )
+                    .await
+                {
                     Ok((claims, exhausted_ops)) => {
                         claimed = claims.len();
                         for op in exhausted_ops {
@@ -241,10 +295,14 @@ impl Engine {
                             let _ = self.store.finalize_if_done(op).await;
                         }
                         for claim in claims {
-                            if claim.attempt > 1 {
-                                metrics::counter!("flotilla_target_attempts_total", "kind" => "retry").increment(1);
+                            if claim.reclaimed {
+                                metrics::counter!("flotilla_lease_reclaims_total").increment(1);
                             }
-                            let permit = permits.clone().acquire_owned().await.expect("semaphore open");
+                            let permit = permits
+                                .clone()
+                                .acquire_owned()
+                                .await
+                                .expect("semaphore open");
                             let engine = self.clone();
                             let stop = hard_stop.clone();
                             tasks.spawn(async move {
@@ -272,7 +330,8 @@ impl Engine {
         }
         tracing::info!(in_flight = tasks.len(), "engine stopping: no new claims");
         let grace = Duration::from_secs(self.config.shutdown_grace_seconds);
-        let drained = tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
+        let drained =
+            tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
         if drained.is_err() {
             hard_stop.cancel();
             while tasks.join_next().await.is_some() {}
@@ -284,7 +343,9 @@ impl Engine {
         if let Some(op) = self.operations.lock().expect("lock").get(&id) {
             return Ok(Some(op.clone()));
         }
-        let Some(op) = self.store.operation(id).await? else { return Ok(None) };
+        let Some(op) = self.store.operation(id).await? else {
+            return Ok(None);
+        };
         let op = Arc::new(op);
         let mut cache = self.operations.lock().expect("lock");
         if cache.len() > 1024 {
@@ -342,17 +403,28 @@ impl Engine {
     async fn execute(&self, claim: &Claim) -> Result<Outcome, TargetError> {
         let internal = |e: sqlx::Error| TargetError::transient("database_error", e.to_string());
         let Some(op) = self.operation(claim.operation_id).await.map_err(internal)? else {
-            return Err(TargetError::permanent("operation_missing", "the operation no longer exists"));
+            return Err(TargetError::permanent(
+                "operation_missing",
+                "the operation no longer exists",
+            ));
         };
         let Some(runner) = kinds::runner(&op.kind) else {
-            return Err(TargetError::permanent("unknown_kind", format!("this build does not know {}", op.kind)));
+            return Err(TargetError::permanent(
+                "unknown_kind",
+                format!("this build does not know {}", op.kind),
+            ));
         };
         if op.kind == kinds::import::NAME {
             // An import target's workspace id is pre-allocated: the workspace is what the target
             // creates, so it cannot be looked up (and is not `workspace_removed`) beforehand.
             return kinds::import::run_target(self, claim, &op).await;
         }
-        let Some(workspace) = self.store.workspace(claim.workspace_id, None).await.map_err(internal)? else {
+        let Some(workspace) = self
+            .store
+            .workspace(claim.workspace_id, None)
+            .await
+            .map_err(internal)?
+        else {
             return Ok(Outcome {
                 changes: Vec::new(),
                 code: "workspace_removed",
@@ -360,12 +432,7 @@ impl Engine {
             });
         };
         let client = self.client_for(&workspace).await?;
-        let checkpoint = self
-            .store
-            .target(claim.operation_id, claim.workspace_id)
-            .await
-            .map_err(internal)?
-            .and_then(|t| t.checkpoint);
+        let checkpoint = claim.checkpoint.clone();
         let ctx = TargetCtx {
             client,
             workspace,
@@ -382,27 +449,41 @@ impl Engine {
     /// A client acting on `workspace` with its stored credential, paced on its Instantly
     /// workspace and, for delegated workspaces, also on the admin credential.
     pub async fn client_for(&self, workspace: &WorkspaceRow) -> Result<Client, TargetError> {
-        let credential = self.vault.access_credential(workspace.id).await.map_err(|e| match e {
-            flotilla_vault::VaultError::NotFound { .. } => {
-                TargetError::permanent("no_credential", "no credential is stored for this workspace")
-            }
-            other => TargetError::permanent("credential_unavailable", other.to_string()),
-        })?;
+        let credential = self
+            .vault
+            .access_credential(workspace.id)
+            .await
+            .map_err(|e| match e {
+                flotilla_vault::VaultError::NotFound { .. } => TargetError::permanent(
+                    "no_credential",
+                    "no credential is stored for this workspace",
+                ),
+                other => TargetError::permanent("credential_unavailable", other.to_string()),
+            })?;
         let mut keys = vec![format!("ws:{}", workspace.instantly_workspace_id)];
-        if credential.as_workspace.is_some() && self.config.pace_admin_credential {
-            if let Some(admin) = credential.admin_workspace_id {
-                keys.push(format!("admin:{admin}"));
-            }
+        if credential.as_workspace.is_some()
+            && self.config.pace_admin_credential
+            && let Some(admin) = credential.admin_workspace_id
+        {
+            keys.push(format!("admin:{admin}"));
         }
-        let mut config = ClientConfig::new(self.config.instantly_base_url.clone(), credential.secret);
+        let mut config =
+            ClientConfig::new(self.config.instantly_base_url.clone(), credential.secret);
         config.as_workspace = credential.as_workspace;
         config.user_agent = format!("flotilla/{} ({})", env!("CARGO_PKG_VERSION"), self.owner);
-        config.pacing = Some(Pacing { pacer: self.pacer.clone(), keys });
+        config.pacing = Some(Pacing {
+            pacer: self.pacer.clone(),
+            keys,
+        });
         Client::with_http(config, self.http.clone())
             .map_err(|e| TargetError::permanent("client_error", e.to_string()))
     }
 
-    async fn record(&self, claim: &Claim, result: Result<Outcome, TargetError>) -> Result<(), sqlx::Error> {
+    async fn record(
+        &self,
+        claim: &Claim,
+        result: Result<Outcome, TargetError>,
+    ) -> Result<(), sqlx::Error> {
         let op_id = claim.operation_id;
         match result {
             Ok(outcome) => {
@@ -413,15 +494,26 @@ impl Engine {
                     changes: json!(outcome.changes),
                 };
                 self.store.finish(claim, &finish).await?;
-                metrics::counter!("flotilla_targets_finished_total", "state" => outcome.state).increment(1);
+                metrics::counter!("flotilla_targets_finished_total", "state" => outcome.state)
+                    .increment(1);
             }
             Err(err) if err.transient && claim.attempt < self.config.target_attempts as i64 => {
-                let delay = backoff(claim.attempt as u32, self.config.retry_base_ms, self.config.retry_max_ms);
+                let delay = backoff(
+                    claim.attempt as u32,
+                    self.config.retry_base_ms,
+                    self.config.retry_max_ms,
+                );
                 tracing::info!(operation.id = %op_id, workspace.id = %claim.workspace_id, code = %err.code,
                     attempt = claim.attempt, delay_ms = delay, "target will retry");
-                let message = format!("attempt {} failed ({}); retrying", claim.attempt, err.message);
-                self.store.reschedule(claim, now_ms() + delay as i64, &err.code, &message).await?;
-                metrics::counter!("flotilla_target_retries_total", "code" => err.code.clone()).increment(1);
+                let message = format!(
+                    "attempt {} failed ({}); retrying",
+                    claim.attempt, err.message
+                );
+                self.store
+                    .reschedule(claim, now_ms() + delay as i64, &err.code, &message)
+                    .await?;
+                metrics::counter!("flotilla_target_retries_total", "code" => err.code.clone())
+                    .increment(1);
             }
             Err(err) => {
                 let message = if err.transient {
@@ -429,11 +521,21 @@ impl Engine {
                 } else {
                     err.message.clone()
                 };
-                let code = if err.transient { "attempts_exhausted".to_string() } else { err.code.clone() };
+                let code = if err.transient {
+                    "attempts_exhausted".to_string()
+                } else {
+                    err.code.clone()
+                };
                 tracing::warn!(operation.id = %op_id, workspace.id = %claim.workspace_id, code = %code, "target failed");
-                let finish = Finish { state: state::FAILED, code, message, changes: json!(err.changes) };
+                let finish = Finish {
+                    state: state::FAILED,
+                    code,
+                    message,
+                    changes: json!(err.changes),
+                };
                 if self.store.finish(claim, &finish).await? {
-                    metrics::counter!("flotilla_targets_finished_total", "state" => "failed").increment(1);
+                    metrics::counter!("flotilla_targets_finished_total", "state" => "failed")
+                        .increment(1);
                     self.check_tolerance(op_id).await?;
                 }
             }
@@ -442,14 +544,18 @@ impl Engine {
     }
 
     async fn check_tolerance(&self, op_id: Uuid) -> Result<(), sqlx::Error> {
-        let Some(op) = self.operation(op_id).await? else { return Ok(()) };
+        let Some(op) = self.operation(op_id).await? else {
+            return Ok(());
+        };
         let Some(tolerance) = op.failure_tolerance.as_ref().and_then(Tolerance::from_json) else {
             return Ok(());
         };
         let failed = self.store.failed_count(op_id).await?;
         if failed > tolerance.allowed(op.total) {
             tracing::warn!(operation.id = %op_id, failed, "failure tolerance exceeded; cancelling the rest");
-            self.store.cancel_operation(op_id, "failure_tolerance").await?;
+            self.store
+                .cancel_operation(op_id, "failure_tolerance")
+                .await?;
         }
         Ok(())
     }
@@ -457,7 +563,10 @@ impl Engine {
 
 /// Full-jitter exponential backoff for target retries, in milliseconds.
 pub fn backoff(attempt: u32, base_ms: u64, max_ms: u64) -> u64 {
-    let cap = base_ms.saturating_mul(1u64 << attempt.saturating_sub(1).min(20)).min(max_ms).max(1);
+    let cap = base_ms
+        .saturating_mul(1u64 << attempt.saturating_sub(1).min(20))
+        .min(max_ms)
+        .max(1);
     rand::thread_rng().gen_range(cap / 2..=cap)
 }
 
@@ -476,8 +585,18 @@ impl Tolerance {
         match value {
             Value::Number(n) => n.as_i64().filter(|n| *n >= 0).map(Tolerance::Count),
             Value::String(s) => match s.strip_suffix('%') {
-                Some(p) => p.trim().parse::<f64>().ok().filter(|p| (0.0..=100.0).contains(p)).map(Tolerance::Percent),
-                None => s.trim().parse::<i64>().ok().filter(|n| *n >= 0).map(Tolerance::Count),
+                Some(p) => p
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|p| (0.0..=100.0).contains(p))
+                    .map(Tolerance::Percent),
+                None => s
+                    .trim()
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|n| *n >= 0)
+                    .map(Tolerance::Count),
             },
             _ => None,
         }
@@ -499,7 +618,10 @@ mod tests {
     #[test]
     fn tolerance_parses_counts_and_percentages() {
         assert_eq!(Tolerance::from_json(&json!(3)), Some(Tolerance::Count(3)));
-        assert_eq!(Tolerance::from_json(&json!("10%")), Some(Tolerance::Percent(10.0)));
+        assert_eq!(
+            Tolerance::from_json(&json!("10%")),
+            Some(Tolerance::Percent(10.0))
+        );
         assert_eq!(Tolerance::from_json(&json!("2")), Some(Tolerance::Count(2)));
         assert_eq!(Tolerance::from_json(&json!(-1)), None);
         assert_eq!(Tolerance::from_json(&json!("150%")), None);
@@ -521,9 +643,15 @@ mod tests {
     fn planned_verbs_read_naturally() {
         assert_eq!(Change::new("a", "invited").planned().action, "would_invite");
         assert_eq!(Change::new("a", "removed").planned().action, "would_remove");
-        assert_eq!(Change::new("a", "role_changed").planned().action, "would_change_role");
+        assert_eq!(
+            Change::new("a", "role_changed").planned().action,
+            "would_change_role"
+        );
         assert_eq!(Change::new("a", "paused").planned().action, "would_pause");
         assert_eq!(Change::new("a", "created").planned().action, "would_create");
-        assert_eq!(Change::new("a", "assigned").planned().action, "would_assign");
+        assert_eq!(
+            Change::new("a", "assigned").planned().action,
+            "would_assign"
+        );
     }
 }

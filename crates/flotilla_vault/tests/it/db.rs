@@ -1,5 +1,6 @@
-use flotilla_vault::{Backend, Database};
+use flotilla_vault::{Backend, CredentialSource, Database, Keyring, NewCredential, Purpose, Vault};
 use sqlx::Row;
+use uuid::Uuid;
 
 flotilla_vault::both_backends!(
     blob_bigint_bool_round_trip_through_any,
@@ -119,4 +120,75 @@ async fn unsupported_url_is_refused() {
         matches!(err, flotilla_vault::Error::UnsupportedUrl),
         "{err:?}"
     );
+}
+
+flotilla_vault::both_backends!(concurrent_writers_queue, |db: Database| async move {
+    let vault = Vault::open(db.clone(), Keyring::generate("k1"))
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for t in 0..8 {
+        let vault = vault.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..10 {
+                // read-then-write in one transaction, the shape that trips SQLite's lock upgrade
+                let (ws, key) = (Uuid::now_v7(), crate::test_key());
+                let mut tx = vault.db().begin_write().await.unwrap();
+                vault
+                    .store(
+                        &mut tx,
+                        NewCredential {
+                            workspace_id: ws,
+                            instantly_workspace_id: &format!("inst-{t}-{i}"),
+                            purpose: Purpose::Access,
+                            source: CredentialSource::Direct(&key),
+                        },
+                    )
+                    .await
+                    .unwrap();
+                tx.commit().await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let n: i64 = sqlx::query("select count(*) from vault_credential")
+        .fetch_one(db.pool())
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 80);
+});
+
+#[tokio::test]
+async fn postgres_test_databases_are_dropped() {
+    use flotilla_vault::testing::TestDb;
+    let exists = |name: String| async move {
+        let admin = Database::connect(
+            &std::env::var("FLOTILLA_TEST_POSTGRES_URL")
+                .unwrap_or_else(|_| flotilla_vault::testing::DEFAULT_POSTGRES_URL.to_owned()),
+        )
+        .await
+        .unwrap();
+        let n: i64 = sqlx::query("select count(*) from pg_database where datname = $1")
+            .bind(name)
+            .fetch_one(admin.pool())
+            .await
+            .unwrap()
+            .get(0);
+        admin.close().await;
+        n == 1
+    };
+    // Plain Drop (also what happens when a test panics).
+    let db = TestDb::postgres().await;
+    let name = db.postgres_name().unwrap().to_owned();
+    assert!(exists(name.clone()).await);
+    drop(db);
+    assert!(!exists(name).await);
+    // Explicit cleanup.
+    let db = TestDb::postgres().await;
+    let name = db.postgres_name().unwrap().to_owned();
+    db.cleanup().await;
+    assert!(!exists(name).await);
 }

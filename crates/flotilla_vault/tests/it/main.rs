@@ -60,7 +60,7 @@ pub async fn store(
     vault: &Vault,
     new: NewCredential<'_>,
 ) -> flotilla_vault::Result<CredentialMeta> {
-    let mut tx = vault.db().pool().begin().await?;
+    let mut tx = vault.db().begin_write().await?;
     let meta = vault.store(&mut tx, new).await?;
     tx.commit().await?;
     Ok(meta)

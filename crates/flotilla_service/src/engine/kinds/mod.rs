@@ -37,7 +37,10 @@ pub struct Plan<A> {
 
 impl<A> Default for Plan<A> {
     fn default() -> Self {
-        Plan { unchanged: Vec::new(), actions: Vec::new() }
+        Plan {
+            unchanged: Vec::new(),
+            actions: Vec::new(),
+        }
     }
 }
 
@@ -129,7 +132,11 @@ async fn run_kind<K: Kind>(
     let results: Vec<Result<Change, (Change, TargetError)>> = stream::iter(plan.actions)
         .map(|(action, change)| {
             let params = &params;
-            async move { K::apply(ctx, params, &action).await.map_err(|e| (change, e)) }
+            async move {
+                K::apply(ctx, params, &action)
+                    .await
+                    .map_err(|e| (change, e))
+            }
         })
         .buffer_unordered(ctx.item_concurrency.max(1))
         .collect()
@@ -143,7 +150,10 @@ async fn run_kind<K: Kind>(
                 if err.transient || err.whole_target {
                     // A transient error (or one that concerns the whole workspace, like a 401)
                     // decides the target; the re-run re-plans, so items done now are not redone.
-                    if first_error.as_ref().is_none_or(|e| !e.transient && err.transient) {
+                    if first_error
+                        .as_ref()
+                        .is_none_or(|e| !e.transient && err.transient)
+                    {
                         first_error = Some(err);
                     }
                     continue;
@@ -170,7 +180,10 @@ async fn run_kind<K: Kind>(
             let left: Vec<String> = after.actions.iter().map(|(_, c)| c.item.clone()).collect();
             return Err(TargetError::transient(
                 "verify_failed",
-                format!("after writing, Instantly still differs for: {}", left.join(", ")),
+                format!(
+                    "after writing, Instantly still differs for: {}",
+                    left.join(", ")
+                ),
             )
             .with_changes(changes));
         }
@@ -203,7 +216,9 @@ pub fn normalize_email(raw: &str) -> Result<String, ApiError> {
     let email = raw.trim().to_ascii_lowercase();
     let valid = email.len() <= 254
         && email == raw.trim().to_ascii_lowercase()
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ',' | ';' | '"'))
+        && !email.chars().any(|c| {
+            c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ',' | ';' | '"')
+        })
         && match email.split_once('@') {
             Some((local, domain)) => {
                 !local.is_empty()
@@ -217,8 +232,11 @@ pub fn normalize_email(raw: &str) -> Result<String, ApiError> {
             None => false,
         };
     if !valid || raw.trim() != raw {
-        return Err(ApiError::bad_request("invalid_email", format!("not a valid email address: {raw:?}"))
-            .with_details(serde_json::json!({ "field": "params.emails" })));
+        return Err(ApiError::bad_request(
+            "invalid_email",
+            format!("not a valid email address: {raw:?}"),
+        )
+        .with_details(serde_json::json!({ "field": "params.emails" })));
     }
     Ok(email)
 }
@@ -226,13 +244,19 @@ pub fn normalize_email(raw: &str) -> Result<String, ApiError> {
 /// Checks a list of emails: non-empty, within limits, each valid; de-duplicates, keeps order.
 pub fn normalize_emails(emails: Vec<String>, limits: &Limits) -> Result<Vec<String>, ApiError> {
     if emails.is_empty() {
-        return Err(ApiError::bad_request("invalid_params", "params.emails must not be empty")
-            .with_details(serde_json::json!({ "field": "params.emails" })));
+        return Err(
+            ApiError::bad_request("invalid_params", "params.emails must not be empty")
+                .with_details(serde_json::json!({ "field": "params.emails" })),
+        );
     }
     if emails.len() > limits.max_items {
         return Err(ApiError::unprocessable(
             "too_many_items",
-            format!("params.emails has {} items; the limit is {}", emails.len(), limits.max_items),
+            format!(
+                "params.emails has {} items; the limit is {}",
+                emails.len(),
+                limits.max_items
+            ),
         )
         .with_details(serde_json::json!({ "field": "params.emails", "limit": limits.max_items })));
     }
@@ -257,13 +281,25 @@ mod tests {
             normalize_emails(vec!["A@x.com".into(), "a@x.com".into()], &limits).unwrap(),
             vec!["a@x.com"]
         );
-        for bad in ["", "a", "a@b", "a @x.com", "a@x.com\r\nBcc: y@z.com", " a@x.com", "a@@x.com", "<a@x.com>"] {
+        for bad in [
+            "",
+            "a",
+            "a@b",
+            "a @x.com",
+            "a@x.com\r\nBcc: y@z.com",
+            " a@x.com",
+            "a@@x.com",
+            "<a@x.com>",
+        ] {
             let err = normalize_email(bad).unwrap_err();
             assert_eq!(err.code(), "invalid_email", "{bad:?}");
         }
         let err = normalize_emails(vec!["a@x.com".into(); 4], &limits).unwrap_err();
         assert_eq!(err.code(), "too_many_items");
-        assert_eq!(normalize_emails(vec![], &limits).unwrap_err().code(), "invalid_params");
+        assert_eq!(
+            normalize_emails(vec![], &limits).unwrap_err().code(),
+            "invalid_params"
+        );
     }
 
     #[test]
