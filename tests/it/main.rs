@@ -8,6 +8,7 @@ mod authz;
 mod crash;
 mod input;
 mod kinds;
+mod onboarding;
 mod operations;
 mod replicas;
 mod reports;

@@ -246,6 +246,18 @@ pub static ROUTES: &[Route] = &[
     ),
     r(
         Method::POST,
+        "/v1/workspaces/import",
+        "workspaces.import",
+        ADMIN,
+    ),
+    r(
+        Method::POST,
+        "/v1/workspaces/discover",
+        "workspaces.discover",
+        ADMIN,
+    ),
+    r(
+        Method::POST,
         "/v1/operations",
         "operations.create",
         Access::KindRun,

@@ -1,4 +1,4 @@
-//! The `flotilla` binary: `serve`, `migrate`, `operator create`.
+//! The `flotilla` binary: `serve`, `migrate`, `operator create`, `vault status|rotate`.
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -31,6 +31,34 @@ enum Command {
     Operator {
         #[command(subcommand)]
         command: OperatorCommand,
+    },
+    /// The credential vault: KEK status and rotation.
+    Vault {
+        #[command(subcommand)]
+        command: VaultCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum VaultCommand {
+    /// Show the primary KEK and how many rows each KEK wraps.
+    Status {
+        #[command(flatten)]
+        config: Config,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-wrap every data key under the keyring's primary KEK (online; resumable).
+    Rotate {
+        #[command(flatten)]
+        config: Config,
+        /// Rows per transaction.
+        #[arg(long, default_value_t = 100)]
+        batch: usize,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -92,7 +120,56 @@ async fn main() -> anyhow::Result<()> {
                     database_url,
                 },
         } => create_operator(&database_url, &name, &role, &labels).await,
+        Command::Vault { command } => vault(command).await,
     }
+}
+
+/// `flotilla vault status|rotate`: opens the vault with the configured keyring (it refuses a
+/// keyring missing a KEK that rows need) and prints JSON or a small table.
+async fn vault(command: VaultCommand) -> anyhow::Result<()> {
+    let (config, json) = match &command {
+        VaultCommand::Status { config, json } | VaultCommand::Rotate { config, json, .. } => {
+            (config, *json)
+        }
+    };
+    let keyring = app::resolve_keyring(config)?;
+    let db = app::connect(config).await?;
+    let vault = flotilla_vault::Vault::open(db, keyring)
+        .await
+        .context("while opening the vault")?;
+    if let VaultCommand::Rotate { batch, .. } = &command {
+        let report = vault
+            .rotate(*batch)
+            .await
+            .context("while rotating the vault's KEK")?;
+        if json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            println!("primary KEK   {}", report.primary_kek_id);
+            println!(
+                "re-wrapped    {} row(s) in {} batch(es)",
+                report.rotated, report.batches
+            );
+            println!("remaining     {}", report.remaining);
+        }
+        return Ok(());
+    }
+    let status = vault
+        .status()
+        .await
+        .context("while reading the vault's status")?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+    } else {
+        println!("primary KEK       {}", status.primary_kek_id);
+        println!("pending rotation  {}", status.pending_rotation);
+        println!("delegated rows    {}", status.delegated_rows);
+        println!("{:<16} ROWS", "KEK");
+        for (kek, n) in &status.rows_per_kek {
+            println!("{kek:<16} {n}");
+        }
+    }
+    Ok(())
 }
 
 async fn create_operator(

@@ -5,6 +5,7 @@ pub mod db;
 mod error;
 pub mod keyring;
 mod model;
+mod staging;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod vault;

@@ -57,7 +57,9 @@ impl Vault {
     /// On failure nothing is written. On success it records a check value for each new KEK id.
     pub async fn open(db: Database, keyring: Keyring) -> Result<Vault> {
         let used: Vec<String> = sqlx::query(
-            "SELECT DISTINCT kek_id FROM vault_credential WHERE kek_id IS NOT NULL ORDER BY kek_id",
+            // Staged secrets (bulk import, `staging.rs`) are wrapped by the same KEKs.
+            "SELECT kek_id FROM vault_credential WHERE kek_id IS NOT NULL \
+             UNION SELECT kek_id FROM vault_staged_secret ORDER BY kek_id",
         )
         .fetch_all(db.pool())
         .await?
@@ -629,6 +631,9 @@ impl Vault {
             rotated += moved;
             tracing::info!(kek = %primary.id, rows = moved, total = rotated, "vault rotation batch committed");
         }
+        if rotated < max_rows {
+            rotated += self.rotate_staged().await?;
+        }
         let remaining = self.status().await?.pending_rotation;
         Ok(RotationReport {
             primary_kek_id: primary.id.clone(),
@@ -650,7 +655,12 @@ impl Vault {
             delegated_rows: 0,
             pending_rotation: 0,
         };
-        for row in &rows {
+        // Staged secrets (bulk import) count like credentials: they need their KEK too.
+        let staged =
+            sqlx::query("SELECT kek_id, COUNT(*) FROM vault_staged_secret GROUP BY kek_id")
+                .fetch_all(self.inner.db.pool())
+                .await?;
+        for row in rows.iter().chain(&staged) {
             let kek: Option<String> = row.try_get(0)?;
             let n = u64::try_from(row.try_get::<i64, _>(1)?).unwrap_or(0);
             match kek {
@@ -659,7 +669,7 @@ impl Vault {
                     if k != primary {
                         status.pending_rotation += n;
                     }
-                    status.rows_per_kek.insert(k, n);
+                    *status.rows_per_kek.entry(k).or_default() += n;
                 }
             }
         }

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod health;
+pub mod onboarding;
 pub mod operations;
 pub mod operators;
 pub mod reports;
@@ -66,6 +67,8 @@ pub fn router(state: AppState) -> Router {
             "/v1/workspaces/{id}/credential",
             put(workspaces::put_credential),
         )
+        .route("/v1/workspaces/import", post(onboarding::import))
+        .route("/v1/workspaces/discover", post(onboarding::discover))
         .route(
             "/v1/operations",
             post(operations::create).get(operations::list),
@@ -141,6 +144,7 @@ async fn record_http_metrics(
     paths(
         workspaces::register, workspaces::list, workspaces::get_one, workspaces::patch,
         workspaces::delete, workspaces::put_credential,
+        onboarding::import, onboarding::discover,
         operations::create, operations::list, operations::get_one, operations::targets,
         operations::events, operations::cancel, operations::retry,
         operators::create, operators::list, operators::get_one, operators::revoke,

@@ -163,7 +163,7 @@ fn target_view(t: TargetRow) -> Target {
 
 /// The operation as `visible` (an operator's label scope) may see it: counts and the ids in its
 /// target spec cover only the workspaces in scope (see `scope.rs`).
-async fn operation_view(
+pub async fn operation_view(
     state: &AppState,
     op: OperationRow,
     visible: Option<&[String]>,
@@ -755,7 +755,10 @@ async fn cancel_inner(
             "this operation also targets workspaces outside your label scope",
         ));
     }
-    if !state.store.cancel_operation(op.id, "cancelled").await? {
+    let cancelled = state.store.cancel_operation(op.id, "cancelled").await?;
+    // Cancelled import rows must not keep their uploaded keys staged.
+    crate::engine::kinds::import::sweep_staged(&state.store).await?;
+    if !cancelled {
         return Err(ApiError::conflict(
             "operation_finished",
             "the operation has already finished",

@@ -133,7 +133,8 @@ pub struct Workspace {
     pub updated_at: DateTime<Utc>,
 }
 
-fn view(ws: WorkspaceRow, meta: Option<CredentialMeta>) -> Workspace {
+/// The API view of a workspace row and its credential's metadata.
+pub(crate) fn view(ws: WorkspaceRow, meta: Option<CredentialMeta>) -> Workspace {
     Workspace {
         id: ws.id,
         name: ws.name,

@@ -270,6 +270,10 @@ impl Engine {
         let mut tasks = JoinSet::new();
         let lease_ms = self.config.lease().as_millis() as i64;
         tracing::info!(replica = %self.owner, "engine started");
+        // Keys staged by imports whose rows ended while no engine ran (cancelled, crashed).
+        if let Err(err) = kinds::import::sweep_staged(&self.store).await {
+            tracing::warn!(error = %err, "sweeping staged import keys failed");
+        }
         while !shutdown.is_cancelled() {
             while tasks.try_join_next().is_some() {}
             let free = permits.available_permits();
@@ -427,6 +431,11 @@ impl Engine {
                 format!("this build does not know {}", op.kind),
             ));
         };
+        if op.kind == kinds::import::NAME {
+            // An import target's workspace id is pre-allocated: the workspace is what the target
+            // creates, so it cannot be looked up (and is not `workspace_removed`) beforehand.
+            return kinds::import::run_target(self, claim, &op).await;
+        }
         let Some(workspace) = self
             .store
             .workspace(claim.workspace_id, None)

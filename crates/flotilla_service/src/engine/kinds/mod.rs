@@ -17,8 +17,10 @@ use crate::error::ApiError;
 
 pub mod api_keys;
 pub mod campaigns;
+pub mod import;
 pub mod inventory;
 pub mod members;
+pub mod rotate;
 pub mod tags;
 
 /// Limits that params validation enforces.
@@ -206,6 +208,8 @@ pub static REGISTRY: &[&dyn Runner] = &[
     &KindRunner::<campaigns::Pause>(PhantomData),
     &KindRunner::<campaigns::Activate>(PhantomData),
     &inventory::SyncInventory,
+    &import::ImportRunner,
+    &rotate::RotateRunner,
 ];
 
 /// Looks a kind up by name.
