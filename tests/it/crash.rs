@@ -29,6 +29,23 @@ pub async fn spawn_serve(
     data_dir: &std::path::Path,
     extra: &[(&str, &str)],
 ) -> Serve {
+    let stderr = if std::env::var("TEST_LOG").is_ok() {
+        Stdio::inherit()
+    } else {
+        Stdio::null()
+    };
+    spawn_serve_with(db_url, sim, keys, data_dir, extra, stderr).await
+}
+
+/// [`spawn_serve`] with the child's standard error sent to `stderr`.
+pub async fn spawn_serve_with(
+    db_url: &str,
+    sim: &Simulator,
+    keys: &str,
+    data_dir: &std::path::Path,
+    extra: &[(&str, &str)],
+    stderr: Stdio,
+) -> Serve {
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
         l.local_addr().expect("addr").port()
@@ -53,11 +70,7 @@ pub async fn spawn_serve(
         .env("FLOTILLA_RETRY_BASE_MS", "50")
         .env("FLOTILLA_RETRY_MAX_MS", "400")
         .stdout(Stdio::null())
-        .stderr(if std::env::var("TEST_LOG").is_ok() {
-            Stdio::inherit()
-        } else {
-            Stdio::null()
-        })
+        .stderr(stderr)
         .kill_on_drop(true);
     for (k, v) in extra {
         cmd.env(k, v);

@@ -8,6 +8,7 @@ mod authz;
 mod crash;
 mod input;
 mod kinds;
+mod leaks;
 mod onboarding;
 mod operations;
 mod replicas;
