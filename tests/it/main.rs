@@ -7,3 +7,6 @@ mod crash;
 mod input;
 mod operations;
 mod workspaces;
+mod cli;
+mod deploy;
+mod shutdown;

@@ -8,3 +8,5 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod store;
+pub mod cli;
+pub mod demo;
