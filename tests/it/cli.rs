@@ -54,8 +54,17 @@ both!(cli_invite_watch_lists_tables_and_errors, |backend| {
 
     // A dry run writes nothing and succeeds.
     let dry = cli(&[
-        "ops", "invite", "--label", "east", "--email", "ana@agency.example", "--role", "editor",
-        "--dry-run", "--watch", "--json",
+        "ops",
+        "invite",
+        "--label",
+        "east",
+        "--email",
+        "ana@agency.example",
+        "--role",
+        "editor",
+        "--dry-run",
+        "--watch",
+        "--json",
     ])
     .await;
     assert_eq!(dry.code, 0, "{}", dry.stderr);
@@ -68,28 +77,64 @@ both!(cli_invite_watch_lists_tables_and_errors, |backend| {
 
     // The real invite, watched to the end: exit 0, and the simulator holds the members.
     let run = cli(&[
-        "ops", "invite", "--label", "east", "--email", "ana@agency.example,ben@agency.example",
-        "--role", "editor", "--watch",
+        "ops",
+        "invite",
+        "--label",
+        "east",
+        "--email",
+        "ana@agency.example,ben@agency.example",
+        "--role",
+        "editor",
+        "--watch",
     ])
     .await;
-    assert_eq!(run.code, 0, "stdout: {}\nstderr: {}", run.stdout, run.stderr);
-    assert!(run.stdout.contains("members.invite  succeeded"), "{}", run.stdout);
-    assert!(run.stdout.contains("targets: 3/3 done · succeeded 3"), "{}", run.stdout);
+    assert_eq!(
+        run.code, 0,
+        "stdout: {}\nstderr: {}",
+        run.stdout, run.stderr
+    );
+    assert!(
+        run.stdout.contains("members.invite  succeeded"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("targets: 3/3 done · succeeded 3"),
+        "{}",
+        run.stdout
+    );
     for (_, ws) in &east {
         let members = sim_members(&app.sim, ws);
         for email in ["ana@agency.example", "ben@agency.example"] {
-            assert!(members.contains(&(email.to_string(), "editor".to_string())), "{ws}: {members:?}");
+            assert!(
+                members.contains(&(email.to_string(), "editor".to_string())),
+                "{ws}: {members:?}"
+            );
         }
     }
-    assert_eq!(sim_members(&app.sim, &west_ws).len(), 1, "west is not targeted");
+    assert_eq!(
+        sim_members(&app.sim, &west_ws).len(),
+        1,
+        "west is not targeted"
+    );
 
     // Per-target results as JSON: every change recorded.
     let id = op_id_from(&run.stdout);
-    let targets = flotilla(&app.url, ADMIN_TOKEN, &["ops", "targets", &id, "--json"], &[]).await;
+    let targets = flotilla(
+        &app.url,
+        ADMIN_TOKEN,
+        &["ops", "targets", &id, "--json"],
+        &[],
+    )
+    .await;
     assert_eq!(targets.code, 0, "{}", targets.stderr);
     let targets: Vec<Value> = serde_json::from_str(&targets.stdout).unwrap();
     assert_eq!(targets.len(), 3);
-    assert!(targets.iter().all(|t| t["state"] == "succeeded" && t["changes"].as_array().unwrap().len() == 2));
+    assert!(
+        targets
+            .iter()
+            .all(|t| t["state"] == "succeeded" && t["changes"].as_array().unwrap().len() == 2)
+    );
 
     // `workspaces list --json` parses, and the table fits a narrow terminal.
     let list = cli(&["workspaces", "list", "--json"]).await;
@@ -99,52 +144,119 @@ both!(cli_invite_watch_lists_tables_and_errors, |backend| {
     names.sort();
     assert_eq!(names, ["east-0", "east-1", "east-2", "west-0"]);
     let east_only = cli(&["workspaces", "list", "--label", "east", "--json"]).await;
-    assert_eq!(serde_json::from_str::<Vec<Value>>(&east_only.stdout).unwrap().len(), 3);
-    let table = flotilla(&app.url, ADMIN_TOKEN, &["workspaces", "list"], &[("COLUMNS", "70")]).await;
+    assert_eq!(
+        serde_json::from_str::<Vec<Value>>(&east_only.stdout)
+            .unwrap()
+            .len(),
+        3
+    );
+    let table = flotilla(
+        &app.url,
+        ADMIN_TOKEN,
+        &["workspaces", "list"],
+        &[("COLUMNS", "70")],
+    )
+    .await;
     assert_eq!(table.code, 0, "{}", table.stderr);
-    assert_eq!(table.stdout.lines().count(), 5, "header + 4 rows: {}", table.stdout);
-    assert!(table.stdout.lines().all(|l| l.chars().count() <= 70), "{}", table.stdout);
+    assert_eq!(
+        table.stdout.lines().count(),
+        5,
+        "header + 4 rows: {}",
+        table.stdout
+    );
+    assert!(
+        table.stdout.lines().all(|l| l.chars().count() <= 70),
+        "{}",
+        table.stdout
+    );
     assert!(table.stdout.starts_with("ID"), "{}", table.stdout);
 
     // API errors print the envelope's code and message and exit 1; nothing is created.
     let ops_before = app.operation_count().await;
-    let bad = cli(&["ops", "invite", "--label", "nowhere", "--email", "a@x.com", "--role", "editor"]).await;
+    let bad = cli(&[
+        "ops", "invite", "--label", "nowhere", "--email", "a@x.com", "--role", "editor",
+    ])
+    .await;
     assert_eq!(bad.code, 1, "{}", bad.stderr);
-    assert!(bad.stderr.contains("no_targets (HTTP 422)"), "{}", bad.stderr);
-    let bad_role = cli(&["ops", "set-role", "--all", "--email", "a@x.com", "--role", "owner"]).await;
+    assert!(
+        bad.stderr.contains("no_targets (HTTP 422)"),
+        "{}",
+        bad.stderr
+    );
+    let bad_role = cli(&[
+        "ops", "set-role", "--all", "--email", "a@x.com", "--role", "owner",
+    ])
+    .await;
     assert_eq!(bad_role.code, 1);
-    assert!(bad_role.stderr.starts_with("error: "), "{}", bad_role.stderr);
+    assert!(
+        bad_role.stderr.starts_with("error: "),
+        "{}",
+        bad_role.stderr
+    );
     assert_eq!(app.operation_count().await, ops_before);
     let unauthorized = flotilla(&app.url, "flt_wrong", &["workspaces", "list"], &[]).await;
     assert_eq!(unauthorized.code, 1);
-    assert!(unauthorized.stderr.contains("invalid_token (HTTP 401)"), "{}", unauthorized.stderr);
-    assert!(!unauthorized.stderr.contains("flt_wrong"), "the token is never printed");
+    assert!(
+        unauthorized.stderr.contains("invalid_token (HTTP 401)"),
+        "{}",
+        unauthorized.stderr
+    );
+    assert!(
+        !unauthorized.stderr.contains("flt_wrong"),
+        "the token is never printed"
+    );
     let no_token = flotilla(&app.url, "", &["workspaces", "list"], &[]).await;
     assert_eq!(no_token.code, 2);
-    assert!(no_token.stderr.contains("FLOTILLA_TOKEN"), "{}", no_token.stderr);
+    assert!(
+        no_token.stderr.contains("FLOTILLA_TOKEN"),
+        "{}",
+        no_token.stderr
+    );
     let down = flotilla("http://127.0.0.1:9", ADMIN_TOKEN, &["ops", "list"], &[]).await;
     assert_eq!(down.code, 1);
-    assert!(down.stderr.contains("cannot reach Flotilla"), "{}", down.stderr);
+    assert!(
+        down.stderr.contains("cannot reach Flotilla"),
+        "{}",
+        down.stderr
+    );
 
     app.stop().await;
 });
 
-both!(cli_watch_exits_non_zero_when_the_operation_fails, |backend| {
-    let app = TestApp::start(backend).await;
-    // A key without the members scopes: every target fails permanently (403).
-    app.register_with_scopes("locked", &["locked"], &["workspaces:read"]).await;
-    let run = flotilla(
-        &app.url,
-        ADMIN_TOKEN,
-        &["ops", "invite", "--label", "locked", "--email", "a@agency.example", "--role", "view", "--watch"],
-        &[],
-    )
-    .await;
-    assert_eq!(run.code, 3, "stdout: {}\nstderr: {}", run.stdout, run.stderr);
-    assert!(run.stdout.contains("failed targets:"), "{}", run.stdout);
-    assert!(run.stderr.contains("finished failed"), "{}", run.stderr);
-    app.stop().await;
-});
+both!(
+    cli_watch_exits_non_zero_when_the_operation_fails,
+    |backend| {
+        let app = TestApp::start(backend).await;
+        // A key without the members scopes: every target fails permanently (403).
+        app.register_with_scopes("locked", &["locked"], &["workspaces:read"])
+            .await;
+        let run = flotilla(
+            &app.url,
+            ADMIN_TOKEN,
+            &[
+                "ops",
+                "invite",
+                "--label",
+                "locked",
+                "--email",
+                "a@agency.example",
+                "--role",
+                "view",
+                "--watch",
+            ],
+            &[],
+        )
+        .await;
+        assert_eq!(
+            run.code, 3,
+            "stdout: {}\nstderr: {}",
+            run.stdout, run.stderr
+        );
+        assert!(run.stdout.contains("failed targets:"), "{}", run.stdout);
+        assert!(run.stderr.contains("finished failed"), "{}", run.stderr);
+        app.stop().await;
+    }
+);
 
 fn op_id_from(stdout: &str) -> String {
     stdout
@@ -167,7 +279,15 @@ async fn demo_starts_prints_a_working_token_and_stops_on_sigterm() {
     };
     let listen = format!("127.0.0.1:{port}");
     let mut child = Command::new(env!("CARGO_BIN_EXE_flotilla"))
-        .args(["demo", "--workspaces", "6", "--sim-latency-ms", "0", "--listen", &listen])
+        .args([
+            "demo",
+            "--workspaces",
+            "6",
+            "--sim-latency-ms",
+            "0",
+            "--listen",
+            &listen,
+        ])
         .arg("--data-dir")
         .arg(&dir)
         .env_clear()
@@ -197,7 +317,9 @@ async fn demo_starts_prints_a_working_token_and_stops_on_sigterm() {
             }
         }
     };
-    tokio::time::timeout(Duration::from_secs(120), read).await.expect("the demo printed its banner");
+    tokio::time::timeout(Duration::from_secs(120), read)
+        .await
+        .expect("the demo printed its banner");
     let (url, token) = (url.expect("URL line"), token.expect("token line"));
     assert_eq!(url, format!("http://{listen}"));
     assert!(banner.contains("--dry-run --watch"), "{banner}");
@@ -207,14 +329,28 @@ async fn demo_starts_prints_a_working_token_and_stops_on_sigterm() {
     assert_eq!(list.code, 0, "{}", list.stderr);
     let items: Vec<Value> = serde_json::from_str(&list.stdout).unwrap();
     assert_eq!(items.len(), 6);
-    let labels: Vec<String> = items.iter().flat_map(|w| w["labels"].as_array().unwrap().clone()).map(|l| l.as_str().unwrap().to_string()).collect();
+    let labels: Vec<String> = items
+        .iter()
+        .flat_map(|w| w["labels"].as_array().unwrap().clone())
+        .map(|l| l.as_str().unwrap().to_string())
+        .collect();
     for region in ["east", "west", "north"] {
         assert!(labels.iter().any(|l| l == region), "{labels:?}");
     }
     let invite = flotilla(
         &url,
         &token,
-        &["ops", "invite", "--label", "east", "--email", "ana@agency.example", "--role", "editor", "--watch"],
+        &[
+            "ops",
+            "invite",
+            "--label",
+            "east",
+            "--email",
+            "ana@agency.example",
+            "--role",
+            "editor",
+            "--watch",
+        ],
         &[],
     )
     .await;
@@ -222,7 +358,10 @@ async fn demo_starts_prints_a_working_token_and_stops_on_sigterm() {
     assert!(dir.join(".flotilla-demo").exists());
 
     let pid = child.id().expect("pid").to_string();
-    let kill = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
     assert!(kill.success());
     let status = tokio::time::timeout(Duration::from_secs(60), child.wait())
         .await

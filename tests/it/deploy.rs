@@ -81,22 +81,43 @@ fn environment(service: &Value) -> BTreeSet<String> {
 
 fn strings(v: Option<&Value>) -> Vec<String> {
     v.and_then(Value::as_sequence)
-        .map(|s| s.iter().map(|i| i.as_str().expect("string").to_string()).collect())
+        .map(|s| {
+            s.iter()
+                .map(|i| i.as_str().expect("string").to_string())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 #[test]
 fn compose_file_parses_and_sets_only_variables_the_service_reads() {
-    let compose: Value = serde_yaml_ng::from_str(&read("docker-compose.yml")).expect("docker-compose.yml parses");
+    let compose: Value =
+        serde_yaml_ng::from_str(&read("docker-compose.yml")).expect("docker-compose.yml parses");
     let services = compose["services"].as_mapping().expect("services");
-    let service = |name: &str| services.get(name).unwrap_or_else(|| panic!("service {name}"));
+    let service = |name: &str| {
+        services
+            .get(name)
+            .unwrap_or_else(|| panic!("service {name}"))
+    };
 
     let db = service("db");
     assert!(db["image"].as_str().unwrap().starts_with("postgres:"));
-    assert!(db.get("healthcheck").and_then(|h| h.get("test")).is_some(), "Postgres has a healthcheck");
+    assert!(
+        db.get("healthcheck").and_then(|h| h.get("test")).is_some(),
+        "Postgres has a healthcheck"
+    );
     let db_volumes = strings(db.get("volumes"));
-    assert!(db_volumes.iter().any(|v| v.starts_with("pgdata:")), "{db_volumes:?}");
-    assert!(compose["volumes"].as_mapping().unwrap().contains_key("pgdata"), "a named volume");
+    assert!(
+        db_volumes.iter().any(|v| v.starts_with("pgdata:")),
+        "{db_volumes:?}"
+    );
+    assert!(
+        compose["volumes"]
+            .as_mapping()
+            .unwrap()
+            .contains_key("pgdata"),
+        "a named volume"
+    );
 
     let flotilla = service("flotilla");
     assert!(flotilla.get("build").is_some(), "built from the Dockerfile");
@@ -106,36 +127,69 @@ fn compose_file_parses_and_sets_only_variables_the_service_reads() {
         "starts once Postgres is healthy"
     );
     assert_eq!(strings(flotilla.get("secrets")), ["flotilla_vault_keys"]);
-    assert!(compose["secrets"]["flotilla_vault_keys"]["file"].as_str().is_some());
+    assert!(
+        compose["secrets"]["flotilla_vault_keys"]["file"]
+            .as_str()
+            .is_some()
+    );
     assert_eq!(
         flotilla["environment"]["FLOTILLA_VAULT_KEY_FILE"].as_str(),
         Some("/run/secrets/flotilla_vault_keys"),
         "the vault key comes in as a Docker secret"
     );
-    assert!(flotilla["environment"]["FLOTILLA_DATABASE_URL"].as_str().unwrap().starts_with("postgres://"));
+    assert!(
+        flotilla["environment"]["FLOTILLA_DATABASE_URL"]
+            .as_str()
+            .unwrap()
+            .starts_with("postgres://")
+    );
 
     let sim = service("instantly-sim");
-    assert_eq!(strings(sim.get("profiles")), ["demo"], "the simulator only runs with --profile demo");
+    assert_eq!(
+        strings(sim.get("profiles")),
+        ["demo"],
+        "the simulator only runs with --profile demo"
+    );
     assert_eq!(strings(sim.get("entrypoint")), ["instantly-sim"]);
 
     // Published ports are bound to loopback only.
     for (name, svc) in services {
         for port in strings(svc.get("ports")) {
-            assert!(port.starts_with("127.0.0.1:"), "{}: {port} must bind 127.0.0.1", name.as_str().unwrap());
+            assert!(
+                port.starts_with("127.0.0.1:"),
+                "{}: {port} must bind 127.0.0.1",
+                name.as_str().unwrap()
+            );
         }
     }
 
     let known = variables_the_service_reads();
-    for expected in ["FLOTILLA_DATABASE_URL", "FLOTILLA_VAULT_KEY_FILE", "FLOTILLA_VAULT_KEYS", "FLOTILLA_LOG_FORMAT", "FLOTILLA_ADMIN_TOKEN"] {
-        assert!(known.contains(expected), "the scan finds {expected}: {known:?}");
+    for expected in [
+        "FLOTILLA_DATABASE_URL",
+        "FLOTILLA_VAULT_KEY_FILE",
+        "FLOTILLA_VAULT_KEYS",
+        "FLOTILLA_LOG_FORMAT",
+        "FLOTILLA_ADMIN_TOKEN",
+    ] {
+        assert!(
+            known.contains(expected),
+            "the scan finds {expected}: {known:?}"
+        );
     }
     let mut set = BTreeSet::new();
     for (_, svc) in services {
-        set.extend(environment(svc).into_iter().filter(|v| v.starts_with("FLOTILLA_")));
+        set.extend(
+            environment(svc)
+                .into_iter()
+                .filter(|v| v.starts_with("FLOTILLA_")),
+        );
     }
     assert!(!set.is_empty());
     let unknown: Vec<&String> = set.difference(&known).collect();
-    assert!(unknown.is_empty(), "docker-compose.yml sets variables the service never reads: {unknown:?}");
+    assert!(
+        unknown.is_empty(),
+        "docker-compose.yml sets variables the service never reads: {unknown:?}"
+    );
 
     let sample = read(".env.sample");
     let documented = |name: &str| {
@@ -144,19 +198,44 @@ fn compose_file_parses_and_sets_only_variables_the_service_reads() {
             l.starts_with(&format!("{name}=")) || l.starts_with(&format!("{name} "))
         })
     };
-    let undocumented: Vec<&String> = set.iter().chain(&known).filter(|v| !documented(v)).collect();
-    assert!(undocumented.is_empty(), ".env.sample does not document {undocumented:?}");
+    let undocumented: Vec<&String> = set
+        .iter()
+        .chain(&known)
+        .filter(|v| !documented(v))
+        .collect();
+    assert!(
+        undocumented.is_empty(),
+        ".env.sample does not document {undocumented:?}"
+    );
 }
 
 #[test]
 fn dockerfile_is_multi_stage_and_runs_as_a_non_root_user() {
     let dockerfile = read("Dockerfile");
-    let froms: Vec<&str> = dockerfile.lines().filter(|l| l.starts_with("FROM ")).collect();
+    let froms: Vec<&str> = dockerfile
+        .lines()
+        .filter(|l| l.starts_with("FROM "))
+        .collect();
     assert_eq!(froms.len(), 2, "{froms:?}");
-    assert!(froms[0].contains("rust:") && froms[0].contains(" AS builder"), "{froms:?}");
-    assert!(froms[1].contains("debian:") && froms[1].contains("-slim"), "{froms:?}");
-    let user = dockerfile.lines().rfind(|l| l.starts_with("USER ")).expect("a USER line");
+    assert!(
+        froms[0].contains("rust:") && froms[0].contains(" AS builder"),
+        "{froms:?}"
+    );
+    assert!(
+        froms[1].contains("debian:") && froms[1].contains("-slim"),
+        "{froms:?}"
+    );
+    let user = dockerfile
+        .lines()
+        .rfind(|l| l.starts_with("USER "))
+        .expect("a USER line");
     assert_ne!(user.trim(), "USER root");
-    assert!(dockerfile.contains("--locked"), "the image builds from Cargo.lock");
-    assert!(read(".dockerignore").lines().any(|l| l.trim() == "target/"), "the build context skips target/");
+    assert!(
+        dockerfile.contains("--locked"),
+        "the image builds from Cargo.lock"
+    );
+    assert!(
+        read(".dockerignore").lines().any(|l| l.trim() == "target/"),
+        "the build context skips target/"
+    );
 }

@@ -3,10 +3,10 @@
 
 mod support;
 
+mod cli;
 mod crash;
+mod deploy;
 mod input;
 mod operations;
-mod workspaces;
-mod cli;
-mod deploy;
 mod shutdown;
+mod workspaces;

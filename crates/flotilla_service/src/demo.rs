@@ -133,7 +133,13 @@ async fn start_inventory_sync(http: &reqwest::Client, url: &str, token: &SecretS
     matches!(resp, Ok(r) if r.status().is_success())
 }
 
-fn banner(args: &DemoArgs, url: &str, sim: &Simulator, token: &SecretString, synced: bool) -> String {
+fn banner(
+    args: &DemoArgs,
+    url: &str,
+    sim: &Simulator,
+    token: &SecretString,
+    synced: bool,
+) -> String {
     let me = self_command();
     let auth = r#"-H "Authorization: Bearer $FLOTILLA_TOKEN""#;
     // Written out (not serialised) so that the example reads in the documented field order.
@@ -211,7 +217,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let db_path = args.data_dir.join("flotilla.db");
     let mut config = Config::new(
         format!("sqlite://{}", db_path.display()),
-        sim.base_url().parse().context("while parsing the simulator URL")?,
+        sim.base_url()
+            .parse()
+            .context("while parsing the simulator URL")?,
     );
     config.data_dir = args.data_dir.clone();
     config.listen = args.listen;
@@ -225,7 +233,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| {
-            format!("while binding {} (pass --listen 127.0.0.1:PORT for another port)", args.listen)
+            format!(
+                "while binding {} (pass --listen 127.0.0.1:PORT for another port)",
+                args.listen
+            )
         })?;
     let url = format!("http://{}", listener.local_addr()?);
     let shutdown = app::shutdown_on_signals();
@@ -255,7 +266,10 @@ mod tests {
         fresh_dir(&dir).unwrap();
         std::fs::write(dir.join("flotilla.db"), b"old").unwrap();
         fresh_dir(&dir).unwrap();
-        assert!(!dir.join("flotilla.db").exists(), "a demo directory starts fresh");
+        assert!(
+            !dir.join("flotilla.db").exists(),
+            "a demo directory starts fresh"
+        );
         assert!(dir.join(MARKER).exists());
 
         let precious = tmp.path().join("precious");

@@ -146,7 +146,11 @@ impl Api {
 
     /// Sends a request and returns the status and body text, turning non-2xx into
     /// [`CliError::Api`].
-    pub async fn send(&self, path: &str, req: reqwest::RequestBuilder) -> CliResult<(StatusCode, String)> {
+    pub async fn send(
+        &self,
+        path: &str,
+        req: reqwest::RequestBuilder,
+    ) -> CliResult<(StatusCode, String)> {
         let resp = req
             .timeout(CALL_TIMEOUT)
             .send()
@@ -188,7 +192,11 @@ impl Api {
 
     /// Follows `next_cursor` through every page of a list; returns the items and the last page
     /// (reports carry extra fields such as `missing_snapshots` on each page).
-    pub async fn all_pages(&self, path: &str, query: &[(&str, String)]) -> CliResult<(Vec<Value>, Value)> {
+    pub async fn all_pages(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> CliResult<(Vec<Value>, Value)> {
         let mut items = Vec::new();
         let mut cursor: Option<String> = None;
         // A server that repeats a cursor must not make the CLI loop forever.
@@ -203,7 +211,9 @@ impl Api {
                 items.extend(list.iter().cloned());
             }
             match page["next_cursor"].as_str() {
-                Some(c) if !c.is_empty() && seen.insert(c.to_string()) => cursor = Some(c.to_string()),
+                Some(c) if !c.is_empty() && seen.insert(c.to_string()) => {
+                    cursor = Some(c.to_string())
+                }
                 _ => return Ok((items, page)),
             }
         }
@@ -230,8 +240,11 @@ fn parse_json(text: &str) -> CliResult<Value> {
     if text.trim().is_empty() {
         return Ok(Value::Null);
     }
-    serde_json::from_str(text)
-        .map_err(|e| CliError::Other(anyhow::anyhow!("the service answered with invalid JSON: {e}")))
+    serde_json::from_str(text).map_err(|e| {
+        CliError::Other(anyhow::anyhow!(
+            "the service answered with invalid JSON: {e}"
+        ))
+    })
 }
 
 /// `path?k=v&…` with the values percent-encoded; pairs with empty values are left out.
@@ -257,10 +270,19 @@ mod tests {
 
     #[test]
     fn envelope_errors_keep_code_message_and_details() {
-        let body = r#"{"error":{"code":"no_targets","message":"none","details":{"field":"targets"}}}"#;
+        let body =
+            r#"{"error":{"code":"no_targets","message":"none","details":{"field":"targets"}}}"#;
         match CliError::from_response(StatusCode::UNPROCESSABLE_ENTITY, body) {
-            CliError::Api { status, code, message, details } => {
-                assert_eq!((status, code.as_str(), message.as_str()), (422, "no_targets", "none"));
+            CliError::Api {
+                status,
+                code,
+                message,
+                details,
+            } => {
+                assert_eq!(
+                    (status, code.as_str(), message.as_str()),
+                    (422, "no_targets", "none")
+                );
                 assert_eq!(details.unwrap()["field"], "targets");
             }
             other => panic!("{other:?}"),
@@ -276,14 +298,24 @@ mod tests {
 
     #[test]
     fn queries_are_encoded_and_empty_values_dropped() {
-        let q = [("label", "a b&c".to_string()), ("state", String::new()), ("limit", "5".into())];
+        let q = [
+            ("label", "a b&c".to_string()),
+            ("state", String::new()),
+            ("limit", "5".into()),
+        ];
         assert_eq!(with_query("/v1/x", &q), "/v1/x?label=a+b%26c&limit=5");
-        assert_eq!(with_query("/v1/x?format=csv", &q[2..]), "/v1/x?format=csv&limit=5");
+        assert_eq!(
+            with_query("/v1/x?format=csv", &q[2..]),
+            "/v1/x?format=csv&limit=5"
+        );
     }
 
     #[test]
     fn urls_need_a_scheme_and_lose_trailing_slashes() {
-        assert!(matches!(Api::new("localhost:8080", SecretString::from("t")), Err(CliError::Usage(_))));
+        assert!(matches!(
+            Api::new("localhost:8080", SecretString::from("t")),
+            Err(CliError::Usage(_))
+        ));
         let api = Api::new("http://h:1/", SecretString::from("flt_secret")).unwrap();
         assert_eq!(api.url("/v1/a"), "http://h:1/v1/a");
         assert!(!format!("{api:?}").contains("flt_secret"));

@@ -64,14 +64,23 @@ pub async fn run(ctx: &Ctx, cmd: OperatorsCommand) -> CliResult<()> {
             if ctx.json {
                 ctx.print_json(&created);
             } else {
-                let op = if created["operator"].is_object() { &created["operator"] } else { &created };
-                print!("{}", operators_table(std::slice::from_ref(op)).render(ctx.width));
+                let op = if created["operator"].is_object() {
+                    &created["operator"]
+                } else {
+                    &created
+                };
+                print!(
+                    "{}",
+                    operators_table(std::slice::from_ref(op)).render(ctx.width)
+                );
                 // The token is the point of this command; it is shown once and stored hashed.
                 println!("token (shown once): {}", cell(&created["token"]));
             }
         }
         OperatorsCommand::Revoke { id } => {
-            ctx.api.json(Method::DELETE, &format!("/v1/operators/{id}"), None).await?;
+            ctx.api
+                .json(Method::DELETE, &format!("/v1/operators/{id}"), None)
+                .await?;
             if ctx.json {
                 ctx.print_json(&json!({ "revoked": id }));
             } else {

@@ -91,7 +91,12 @@ pub enum OpsCommand {
     /// members.invite: invite people into every target workspace.
     Invite {
         /// Email to invite (repeat or comma-separate).
-        #[arg(long = "email", value_name = "EMAIL", value_delimiter = ',', required = true)]
+        #[arg(
+            long = "email",
+            value_name = "EMAIL",
+            value_delimiter = ',',
+            required = true
+        )]
         emails: Vec<String>,
         /// admin, editor or view.
         #[arg(long)]
@@ -103,7 +108,12 @@ pub enum OpsCommand {
     /// members.set_role: change the role of existing members.
     SetRole {
         /// Member email (repeat or comma-separate).
-        #[arg(long = "email", value_name = "EMAIL", value_delimiter = ',', required = true)]
+        #[arg(
+            long = "email",
+            value_name = "EMAIL",
+            value_delimiter = ',',
+            required = true
+        )]
         emails: Vec<String>,
         /// admin, editor or view.
         #[arg(long)]
@@ -115,7 +125,12 @@ pub enum OpsCommand {
     /// members.remove: remove members.
     Remove {
         /// Member email (repeat or comma-separate).
-        #[arg(long = "email", value_name = "EMAIL", value_delimiter = ',', required = true)]
+        #[arg(
+            long = "email",
+            value_name = "EMAIL",
+            value_delimiter = ',',
+            required = true
+        )]
         emails: Vec<String>,
         /// Targets and how the operation runs.
         #[command(flatten)]
@@ -127,7 +142,12 @@ pub enum OpsCommand {
         #[arg(long)]
         name: String,
         /// Instantly scope (repeat or comma-separate), e.g. campaigns:read.
-        #[arg(long = "scope", value_name = "SCOPE", value_delimiter = ',', conflicts_with = "preset")]
+        #[arg(
+            long = "scope",
+            value_name = "SCOPE",
+            value_delimiter = ',',
+            conflicts_with = "preset"
+        )]
         scopes: Vec<String>,
         /// Role preset instead of scopes: admin, manager, sdr or viewer.
         #[arg(long)]
@@ -154,7 +174,12 @@ pub enum OpsCommand {
     /// credentials.rotate: replace Flotilla's own key in every target workspace.
     Rotate {
         /// Scopes for the new keys (default: as the service decides).
-        #[arg(long = "scope", value_name = "SCOPE", value_delimiter = ',', conflicts_with = "preset")]
+        #[arg(
+            long = "scope",
+            value_name = "SCOPE",
+            value_delimiter = ',',
+            conflicts_with = "preset"
+        )]
         scopes: Vec<String>,
         /// Role preset for the new keys (only admin grants what Flotilla needs).
         #[arg(long)]
@@ -166,7 +191,12 @@ pub enum OpsCommand {
     /// tags.create: create tags (existing ones are reused).
     CreateTags {
         /// Tag label (repeat or comma-separate), e.g. Team-East.
-        #[arg(long = "tag", value_name = "TAG", value_delimiter = ',', required = true)]
+        #[arg(
+            long = "tag",
+            value_name = "TAG",
+            value_delimiter = ',',
+            required = true
+        )]
         tags: Vec<String>,
         /// Description for tags that are created.
         #[arg(long)]
@@ -290,7 +320,12 @@ pub struct TagResources {
     #[arg(long = "type", value_enum)]
     pub resource_type: ResourceType,
     /// Campaign id or account email (repeat or comma-separate).
-    #[arg(long = "id", value_name = "ID", value_delimiter = ',', required_unless_present = "every")]
+    #[arg(
+        long = "id",
+        value_name = "ID",
+        value_delimiter = ',',
+        required_unless_present = "every"
+    )]
     pub ids: Vec<String>,
     /// Every resource of that type in each workspace.
     #[arg(long, conflicts_with = "ids")]
@@ -362,9 +397,11 @@ pub fn operation_request(cmd: &OpsCommand) -> CliResult<Option<(String, Value, &
             json!({ "emails": non_empty(emails), "role": role }),
             run,
         ),
-        OpsCommand::Remove { emails, run } => {
-            ("members.remove", json!({ "emails": non_empty(emails) }), run)
-        }
+        OpsCommand::Remove { emails, run } => (
+            "members.remove",
+            json!({ "emails": non_empty(emails) }),
+            run,
+        ),
         OpsCommand::CreateKey {
             name,
             scopes,
@@ -440,8 +477,9 @@ pub fn operation_request(cmd: &OpsCommand) -> CliResult<Option<(String, Value, &
         OpsCommand::Sync { run } => ("inventory.sync", json!({}), run),
         OpsCommand::Create { kind, params, run } => {
             let text = match params.strip_prefix('@') {
-                Some(path) => std::fs::read_to_string(path)
-                    .map_err(|e| CliError::Usage(format!("cannot read --params file {path}: {e}")))?,
+                Some(path) => std::fs::read_to_string(path).map_err(|e| {
+                    CliError::Usage(format!("cannot read --params file {path}: {e}"))
+                })?,
                 None => params.clone(),
             };
             let params: Value = serde_json::from_str(&text)
@@ -510,7 +548,8 @@ pub async fn run(ctx: &Ctx, cmd: OpsCommand) -> CliResult<()> {
                 return Ok(());
             }
             let items = page["items"].as_array().cloned().unwrap_or_default();
-            let mut t = Table::new(["ID", "KIND", "STATUS", "DONE", "DRY RUN", "CREATED"]).keep("ID");
+            let mut t =
+                Table::new(["ID", "KIND", "STATUS", "DONE", "DRY RUN", "CREATED"]).keep("ID");
             for op in &items {
                 t.row([
                     cell(&op["id"]),
@@ -521,7 +560,11 @@ pub async fn run(ctx: &Ctx, cmd: OpsCommand) -> CliResult<()> {
                         cell(&op["progress"]["done"]),
                         cell(&op["progress"]["total"])
                     ),
-                    if op["dry_run"].as_bool() == Some(true) { "yes".into() } else { String::new() },
+                    if op["dry_run"].as_bool() == Some(true) {
+                        "yes".into()
+                    } else {
+                        String::new()
+                    },
                     cell(&op["created_at"]),
                 ]);
             }
@@ -546,7 +589,10 @@ pub async fn run(ctx: &Ctx, cmd: OpsCommand) -> CliResult<()> {
                 .api
                 .all_pages(
                     &format!("/v1/operations/{id}/targets"),
-                    &[("state", state.unwrap_or_default()), ("limit", "500".into())],
+                    &[
+                        ("state", state.unwrap_or_default()),
+                        ("limit", "500".into()),
+                    ],
                 )
                 .await?;
             if ctx.json {
@@ -621,7 +667,10 @@ pub async fn follow(ctx: &Ctx, id: &str) -> CliResult<()> {
                 .unwrap_or_default();
             if !failed.is_empty() {
                 println!("\nfailed targets:");
-                print!("{}", targets_table(&failed[..failed.len().min(20)]).render(ctx.width));
+                print!(
+                    "{}",
+                    targets_table(&failed[..failed.len().min(20)]).render(ctx.width)
+                );
                 println!("all of them: flotilla ops targets {id} --state failed");
             }
         }
@@ -654,7 +703,14 @@ pub fn print_operation(op: &Value) {
     }
     let mut counts: Vec<String> = Vec::new();
     if let Some(map) = op["counts"].as_object() {
-        for state in ["pending", "running", "succeeded", "failed", "skipped", "cancelled"] {
+        for state in [
+            "pending",
+            "running",
+            "succeeded",
+            "failed",
+            "skipped",
+            "cancelled",
+        ] {
             if let Some(n) = map.get(state).and_then(Value::as_i64).filter(|n| *n > 0) {
                 counts.push(format!("{state} {n}"));
             }
@@ -671,7 +727,8 @@ pub fn print_operation(op: &Value) {
 
 /// Per-workspace rows, with the changes summarised as `action item` pairs.
 pub fn targets_table(items: &[Value]) -> Table {
-    let mut t = Table::new(["WORKSPACE", "STATE", "TRIES", "CODE", "CHANGES", "MESSAGE"]).keep("WORKSPACE");
+    let mut t =
+        Table::new(["WORKSPACE", "STATE", "TRIES", "CODE", "CHANGES", "MESSAGE"]).keep("WORKSPACE");
     for target in items {
         let changes: Vec<String> = target["changes"]
             .as_array()
@@ -713,8 +770,20 @@ mod tests {
     #[test]
     fn invite_flags_become_the_documented_body() {
         let b = body(&[
-            "invite", "--label", "east,west", "--email", "a@x.com", "--email", "b@x.com",
-            "--role", "editor", "--exclude", "w9", "--dry-run", "--failure-tolerance", "10%",
+            "invite",
+            "--label",
+            "east,west",
+            "--email",
+            "a@x.com",
+            "--email",
+            "b@x.com",
+            "--role",
+            "editor",
+            "--exclude",
+            "w9",
+            "--dry-run",
+            "--failure-tolerance",
+            "10%",
         ]);
         assert_eq!(
             b,
@@ -726,7 +795,14 @@ mod tests {
                 "failure_tolerance": "10%",
             })
         );
-        let b = body(&["remove", "--all", "--email", "a@x.com", "--failure-tolerance", "3"]);
+        let b = body(&[
+            "remove",
+            "--all",
+            "--email",
+            "a@x.com",
+            "--failure-tolerance",
+            "3",
+        ]);
         assert_eq!(b["targets"], json!({ "all": true, "exclude": [] }));
         assert_eq!(b["failure_tolerance"], json!(3));
     }
@@ -738,7 +814,16 @@ mod tests {
             json!({ "tag": "Team-East" })
         );
         assert_eq!(
-            body(&["assign-tag", "--tag", "T", "--type", "account", "--every", "--create", "--all"])["params"],
+            body(&[
+                "assign-tag",
+                "--tag",
+                "T",
+                "--type",
+                "account",
+                "--every",
+                "--create",
+                "--all"
+            ])["params"],
             json!({ "tag": "T", "resource_type": "account", "all": true, "create": true })
         );
         assert_eq!(
@@ -749,7 +834,15 @@ mod tests {
             body(&["create-key", "--name", "n", "--preset", "manager", "--all"])["params"],
             json!({ "name": "n", "preset": "manager" })
         );
-        let b = body(&["create", "--kind", "tags.create", "--params", r#"{"labels":["A"]}"#, "--workspace", "w1"]);
+        let b = body(&[
+            "create",
+            "--kind",
+            "tags.create",
+            "--params",
+            r#"{"labels":["A"]}"#,
+            "--workspace",
+            "w1",
+        ]);
         assert_eq!(b["kind"], "tags.create");
         assert_eq!(b["targets"], json!({ "workspaces": ["w1"], "exclude": [] }));
         assert_eq!(body(&["sync", "--all"])["kind"], "inventory.sync");
@@ -757,10 +850,14 @@ mod tests {
 
     #[test]
     fn bad_input_is_a_usage_error() {
-        let t = T::try_parse_from(["ops", "create", "--kind", "k", "--params", "{nope", "--all"]).unwrap();
+        let t = T::try_parse_from(["ops", "create", "--kind", "k", "--params", "{nope", "--all"])
+            .unwrap();
         assert!(matches!(operation_request(&t.cmd), Err(CliError::Usage(_))));
         let t = T::try_parse_from(["ops", "revoke-keys", "--all"]).unwrap();
         assert!(matches!(operation_request(&t.cmd), Err(CliError::Usage(_))));
-        assert!(T::try_parse_from(["ops", "pause", "--all"]).is_err(), "pause needs --tag or --campaign");
+        assert!(
+            T::try_parse_from(["ops", "pause", "--all"]).is_err(),
+            "pause needs --tag or --campaign"
+        );
     }
 }

@@ -3,9 +3,9 @@
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::Value;
 
+use super::Ctx;
 use super::client::{CliResult, with_query};
 use super::table::Table;
-use super::Ctx;
 
 /// Output format of a report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -81,10 +81,21 @@ pub enum ReportCommand {
 }
 
 /// The report's path, its specific filters, the shared ones, and the columns a table prefers.
-fn request(cmd: ReportCommand) -> (&'static str, Vec<(&'static str, String)>, ReportArgs, &'static [&'static str]) {
+fn request(
+    cmd: ReportCommand,
+) -> (
+    &'static str,
+    Vec<(&'static str, String)>,
+    ReportArgs,
+    &'static [&'static str],
+) {
     let s = |v: Option<String>| v.unwrap_or_default();
     match cmd {
-        ReportCommand::Access { email, role, common } => (
+        ReportCommand::Access {
+            email,
+            role,
+            common,
+        } => (
             "/v1/reports/access",
             vec![("email", s(email)), ("role", s(role))],
             common,
@@ -94,9 +105,21 @@ fn request(cmd: ReportCommand) -> (&'static str, Vec<(&'static str, String)>, Re
             "/v1/reports/api-keys",
             vec![("flag", s(flag))],
             common,
-            &["workspace_name", "name", "scopes", "flags", "flotilla_credential", "created_at"],
+            &[
+                "workspace_name",
+                "name",
+                "scopes",
+                "flags",
+                "flotilla_credential",
+                "created_at",
+            ],
         ),
-        ReportCommand::Tags { common } => ("/v1/reports/tags", vec![], common, &["workspace_name", "tags"]),
+        ReportCommand::Tags { common } => (
+            "/v1/reports/tags",
+            vec![],
+            common,
+            &["workspace_name", "tags"],
+        ),
         ReportCommand::Audit {
             activity_type,
             since,
@@ -104,9 +127,19 @@ fn request(cmd: ReportCommand) -> (&'static str, Vec<(&'static str, String)>, Re
             common,
         } => (
             "/v1/reports/audit-logs",
-            vec![("activity_type", s(activity_type)), ("since", s(since)), ("until", s(until))],
+            vec![
+                ("activity_type", s(activity_type)),
+                ("since", s(since)),
+                ("until", s(until)),
+            ],
             common,
-            &["workspace_name", "timestamp", "activity_type", "user", "ip_address"],
+            &[
+                "workspace_name",
+                "timestamp",
+                "activity_type",
+                "user",
+                "ip_address",
+            ],
         ),
     }
 }
@@ -115,7 +148,11 @@ fn request(cmd: ReportCommand) -> (&'static str, Vec<(&'static str, String)>, Re
 /// report's row shape is the service's to grow).
 fn columns<'a>(items: &[Value], preferred: &[&'a str]) -> Option<Vec<&'a str>> {
     let first = items.first()?.as_object()?;
-    let present: Vec<&str> = preferred.iter().copied().filter(|c| first.contains_key(*c)).collect();
+    let present: Vec<&str> = preferred
+        .iter()
+        .copied()
+        .filter(|c| first.contains_key(*c))
+        .collect();
     (!present.is_empty()).then_some(present)
 }
 
@@ -124,7 +161,11 @@ pub async fn run(ctx: &Ctx, cmd: ReportCommand) -> CliResult<()> {
     let (path, mut query, common, preferred) = request(cmd);
     query.push(("label", common.label.unwrap_or_default()));
     query.push(("workspace_id", common.workspace.unwrap_or_default()));
-    let format = if ctx.json { Format::Json } else { common.format };
+    let format = if ctx.json {
+        Format::Json
+    } else {
+        common.format
+    };
     if format == Format::Csv {
         query.push(("format", "csv".into()));
         let text = ctx.api.get_text(&with_query(path, &query)).await?;
@@ -141,14 +182,20 @@ pub async fn run(ctx: &Ctx, cmd: ReportCommand) -> CliResult<()> {
     }
     let cols = columns(&items, preferred);
     ctx.print_table(&Table::from_items(&items, cols.as_deref()), "no rows");
-    if let Some(missing) = last["missing_snapshots"].as_array().filter(|m| !m.is_empty()) {
+    if let Some(missing) = last["missing_snapshots"]
+        .as_array()
+        .filter(|m| !m.is_empty())
+    {
         eprintln!(
             "note: {} workspace(s) have no snapshot yet; refresh with: flotilla ops sync --all --watch",
             missing.len()
         );
     }
     if let Some(unavailable) = last["unavailable"].as_array().filter(|u| !u.is_empty()) {
-        eprintln!("note: {} part(s) could not be read; see --format json", unavailable.len());
+        eprintln!(
+            "note: {} part(s) could not be read; see --format json",
+            unavailable.len()
+        );
     }
     Ok(())
 }
@@ -161,7 +208,10 @@ mod tests {
     #[test]
     fn tables_use_known_columns_or_every_field() {
         let rows = vec![json!({"workspace_name": "A", "email": "e", "extra": 1})];
-        assert_eq!(columns(&rows, &["workspace_name", "email", "role"]), Some(vec!["workspace_name", "email"]));
+        assert_eq!(
+            columns(&rows, &["workspace_name", "email", "role"]),
+            Some(vec!["workspace_name", "email"])
+        );
         assert_eq!(columns(&rows, &["nothing"]), None);
         assert_eq!(columns(&[], &["x"]), None);
     }

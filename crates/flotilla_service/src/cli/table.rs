@@ -131,12 +131,15 @@ pub fn truncate(s: &str, width: usize) -> String {
 
 /// Control characters (a newline in a message) would break the layout.
 fn clean(s: &str) -> String {
-    s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 /// `a.b` looks up nested fields (`credential.fingerprint`, `progress.done`).
 fn pointer<'a>(item: &'a Value, path: &str) -> &'a Value {
-    path.split('.').fold(item, |v, key| v.get(key).unwrap_or(&Value::Null))
+    path.split('.')
+        .fold(item, |v, key| v.get(key).unwrap_or(&Value::Null))
 }
 
 /// One JSON value as a cell: strings as-is, lists of scalars comma-joined, objects as JSON.
@@ -179,7 +182,10 @@ mod tests {
             assert!(line.chars().count() <= 40, "{line:?}");
         }
         assert!(out.contains('…'));
-        assert!(out.contains("succeeded"), "narrow columns stay whole: {out}");
+        assert!(
+            out.contains("succeeded"),
+            "narrow columns stay whole: {out}"
+        );
         assert!(out.lines().nth(2).unwrap().contains("short"));
     }
 
@@ -192,7 +198,10 @@ mod tests {
         assert!(out.contains(id), "{out}");
         assert!(out.lines().all(|l| l.chars().count() <= 60), "{out}");
         let out = t.render(30);
-        assert!(out.lines().all(|l| l.chars().count() <= 30), "the width wins in the end: {out}");
+        assert!(
+            out.lines().all(|l| l.chars().count() <= 30),
+            "the width wins in the end: {out}"
+        );
     }
 
     #[test]
@@ -204,8 +213,13 @@ mod tests {
 
     #[test]
     fn items_become_rows_with_nested_and_list_cells() {
-        let items = vec![json!({"id": "w1", "labels": ["east", "vip"], "credential": {"fingerprint": "sha256:ab"}, "n": 3})];
-        let t = Table::from_items(&items, Some(&["id", "labels", "credential.fingerprint", "n", "missing"]));
+        let items = vec![
+            json!({"id": "w1", "labels": ["east", "vip"], "credential": {"fingerprint": "sha256:ab"}, "n": 3}),
+        ];
+        let t = Table::from_items(
+            &items,
+            Some(&["id", "labels", "credential.fingerprint", "n", "missing"]),
+        );
         let out = t.render(200);
         assert!(out.contains("w1  east,vip  sha256:ab"), "{out}");
         assert!(out.lines().nth(1).unwrap().trim_end().ends_with('3'));

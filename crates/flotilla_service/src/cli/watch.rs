@@ -66,7 +66,14 @@ impl SseParser {
 pub fn progress_message(payload: &Value) -> String {
     let mut parts = vec![payload["status"].as_str().unwrap_or("?").to_string()];
     if let Some(counts) = payload["counts"].as_object() {
-        for state in ["pending", "running", "succeeded", "failed", "skipped", "cancelled"] {
+        for state in [
+            "pending",
+            "running",
+            "succeeded",
+            "failed",
+            "skipped",
+            "cancelled",
+        ] {
             if let Some(n) = counts.get(state).and_then(Value::as_i64).filter(|n| *n > 0) {
                 parts.push(format!("{state} {n}"));
             }
@@ -175,14 +182,26 @@ mod tests {
         assert_eq!(
             got,
             vec![
-                SseEvent { event: "progress".into(), data: "{\"a\":1}".into() },
-                SseEvent { event: "done".into(), data: "x\ny".into() },
+                SseEvent {
+                    event: "progress".into(),
+                    data: "{\"a\":1}".into()
+                },
+                SseEvent {
+                    event: "done".into(),
+                    data: "x\ny".into()
+                },
             ]
         );
         // A multi-byte character split between chunks survives.
         let bytes = "data: é\n\n".as_bytes();
         assert!(p.push(&bytes[..7]).is_empty());
-        assert_eq!(p.push(&bytes[7..]), vec![SseEvent { event: "message".into(), data: "é".into() }]);
+        assert_eq!(
+            p.push(&bytes[7..]),
+            vec![SseEvent {
+                event: "message".into(),
+                data: "é".into()
+            }]
+        );
     }
 
     #[test]

@@ -92,7 +92,8 @@ fn read_input(path: &str) -> CliResult<Vec<u8>> {
         return Ok(buf);
     }
     // The message names the path only: never a byte of a key file.
-    std::fs::read(PathBuf::from(path)).map_err(|e| CliError::Usage(format!("cannot read {path}: {e}")))
+    std::fs::read(PathBuf::from(path))
+        .map_err(|e| CliError::Usage(format!("cannot read {path}: {e}")))
 }
 
 fn workspaces_table(items: &[Value]) -> Table {
@@ -114,7 +115,10 @@ fn print_one(ctx: &Ctx, ws: &Value) {
     if ctx.json {
         ctx.print_json(ws);
     } else {
-        print!("{}", workspaces_table(std::slice::from_ref(ws)).render(ctx.width));
+        print!(
+            "{}",
+            workspaces_table(std::slice::from_ref(ws)).render(ctx.width)
+        );
     }
 }
 
@@ -170,14 +174,19 @@ pub async fn run(ctx: &Ctx, cmd: WorkspacesCommand) -> CliResult<()> {
                 None if file.ends_with(".csv") => "csv".into(),
                 None => {
                     return Err(CliError::Usage(
-                        "cannot tell the file's format from its name: pass --format csv|json".into(),
+                        "cannot tell the file's format from its name: pass --format csv|json"
+                            .into(),
                     ));
                 }
             };
             let content_type = match format.as_str() {
                 "csv" => "text/csv",
                 "json" => "application/json",
-                other => return Err(CliError::Usage(format!("--format must be csv or json, not {other:?}"))),
+                other => {
+                    return Err(CliError::Usage(format!(
+                        "--format must be csv or json, not {other:?}"
+                    )));
+                }
             };
             let bytes = read_input(&file)?;
             let req = ctx
@@ -204,21 +213,28 @@ pub async fn run(ctx: &Ctx, cmd: WorkspacesCommand) -> CliResult<()> {
             admin_workspace,
             labels,
         } => {
-            let body = json!({ "admin_workspace_id": admin_workspace, "labels": non_empty(&labels) });
+            let body =
+                json!({ "admin_workspace_id": admin_workspace, "labels": non_empty(&labels) });
             let answer = ctx.api.post("/v1/workspaces/discover", &body).await?;
             if ctx.json {
                 ctx.print_json(&answer);
                 return Ok(());
             }
             let registered = answer["registered"].as_array().cloned().unwrap_or_default();
-            ctx.print_table(&workspaces_table(&registered), "no new workspace registered");
+            ctx.print_table(
+                &workspaces_table(&registered),
+                "no new workspace registered",
+            );
             let skipped = answer["skipped"].as_array().cloned().unwrap_or_default();
             if !skipped.is_empty() {
                 println!("\nskipped:");
                 print!(
                     "{}",
-                    Table::from_items(&skipped, Some(&["sub_workspace_id", "status", "reason", "workspace_id"]))
-                        .render(ctx.width)
+                    Table::from_items(
+                        &skipped,
+                        Some(&["sub_workspace_id", "status", "reason", "workspace_id"])
+                    )
+                    .render(ctx.width)
                 );
             }
             Ok(())
@@ -243,7 +259,14 @@ pub async fn run(ctx: &Ctx, cmd: WorkspacesCommand) -> CliResult<()> {
         WorkspacesCommand::Remove { id, cascade } => {
             let path = with_query(
                 &format!("/v1/workspaces/{id}"),
-                &[("cascade", if cascade { "true".into() } else { String::new() })],
+                &[(
+                    "cascade",
+                    if cascade {
+                        "true".into()
+                    } else {
+                        String::new()
+                    },
+                )],
             );
             ctx.api.json(Method::DELETE, &path, None).await?;
             if ctx.json {
