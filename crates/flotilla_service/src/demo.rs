@@ -73,17 +73,17 @@ fn fresh_dir(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// How to call this binary in the printed examples: the path it was started by when that is
-/// inside the current directory (`target/release/flotilla` under `cargo run`), else `flotilla`.
+/// How to call this binary in the printed examples: the path it was started by, relative when
+/// inside the current directory (`target/release/flotilla` under `cargo run`), so that the lines
+/// can be pasted as they are; `flotilla` only when that path is unknown.
 fn self_command() -> String {
-    let exe = std::env::current_exe().ok();
+    let Ok(exe) = std::env::current_exe() else {
+        return "flotilla".into();
+    };
     let cwd = std::env::current_dir().ok();
-    match (exe, cwd) {
-        (Some(exe), Some(cwd)) => match exe.strip_prefix(&cwd) {
-            Ok(rel) => rel.display().to_string(),
-            Err(_) => "flotilla".into(),
-        },
-        _ => "flotilla".into(),
+    match cwd.as_deref().and_then(|cwd| exe.strip_prefix(cwd).ok()) {
+        Some(rel) => rel.display().to_string(),
+        None => exe.display().to_string(),
     }
 }
 
