@@ -5,7 +5,9 @@ mod support;
 
 mod audit;
 mod authz;
+mod cli;
 mod crash;
+mod deploy;
 mod input;
 mod kinds;
 mod leaks;
@@ -13,5 +15,6 @@ mod onboarding;
 mod operations;
 mod replicas;
 mod reports;
+mod shutdown;
 mod soak;
 mod workspaces;

@@ -231,7 +231,7 @@ impl TestApp {
             &self.url,
             ADMIN_TOKEN,
             id,
-            Duration::from_secs(120),
+            Duration::from_secs(300),
         )
         .await
     }

@@ -125,12 +125,26 @@ pub async fn serve(
         });
     let addr = listener.local_addr()?;
     tracing::info!(%addr, role = ?state.config.role, "flotilla listening");
+    let grace = Duration::from_secs(state.config.shutdown_grace_seconds);
     let app = api::router(state);
     let http_shutdown = shutdown.clone();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move { http_shutdown.cancelled().await })
-        .await
-        .context("while serving HTTP")?;
+    let http = std::future::IntoFuture::into_future(
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move { http_shutdown.cancelled().await }),
+    );
+    // An open event stream (`GET /v1/operations/{id}/events`) ends only when its operation
+    // finishes, which a stopping engine will not bring about: after the grace, stop waiting
+    // for connections (clients such as `flotilla ops watch` reconnect to the next process).
+    let http_deadline = async {
+        shutdown.cancelled().await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        served = http => served.context("while serving HTTP")?,
+        () = http_deadline => {
+            tracing::warn!("HTTP connections still open after the shutdown grace; closing them");
+        }
+    }
     if let Some(task) = schedule_task {
         let _ = task.await;
     }

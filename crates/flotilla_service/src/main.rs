@@ -1,8 +1,10 @@
-//! The `flotilla` binary: `serve`, `migrate`, `operator create`, `vault status|rotate`.
+//! The `flotilla` binary: `serve`, `migrate`, `demo`, `operator create`, `vault status|rotate`,
+//! and the API client commands (`workspaces`, `ops`, `report`, `operators`).
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use flotilla_service::app;
+use flotilla_service::cli;
 use flotilla_service::config::Config;
 use secrecy::{ExposeSecret, SecretString};
 use tracing_subscriber::EnvFilter;
@@ -26,6 +28,37 @@ enum Command {
     Migrate {
         #[command(flatten)]
         config: Config,
+    },
+    /// Start a demo: the service on SQLite with a simulated Instantly and 25 sample client
+    /// workspaces; prints an operator token and example calls. Runs until Ctrl-C.
+    Demo(#[command(flatten)] flotilla_service::demo::DemoArgs),
+    /// Client workspaces: list, add, import, discover, show, label, remove (API client).
+    Workspaces {
+        #[command(flatten)]
+        client: cli::ClientArgs,
+        #[command(subcommand)]
+        command: cli::workspaces::WorkspacesCommand,
+    },
+    /// Bulk operations: invite, set-role, remove, pause, …; show, targets, cancel, retry (API client).
+    Ops {
+        #[command(flatten)]
+        client: cli::ClientArgs,
+        #[command(subcommand)]
+        command: cli::ops::OpsCommand,
+    },
+    /// Cross-workspace reports: access, api-keys, tags, audit (API client).
+    Report {
+        #[command(flatten)]
+        client: cli::ClientArgs,
+        #[command(subcommand)]
+        command: cli::reports::ReportCommand,
+    },
+    /// Flotilla's operators and their tokens (API client).
+    Operators {
+        #[command(flatten)]
+        client: cli::ClientArgs,
+        #[command(subcommand)]
+        command: cli::operators::OperatorsCommand,
     },
     /// Manage operators from the command line (e.g. bootstrap the first admin).
     Operator {
@@ -121,6 +154,19 @@ async fn main() -> anyhow::Result<()> {
                 },
         } => create_operator(&database_url, &name, &role, &labels).await,
         Command::Vault { command } => vault(command).await,
+        Command::Demo(args) => flotilla_service::demo::run(args).await,
+        Command::Workspaces { client, command } => {
+            std::process::exit(cli::run(client, cli::ClientCommand::Workspaces(command)).await)
+        }
+        Command::Ops { client, command } => {
+            std::process::exit(cli::run(client, cli::ClientCommand::Ops(command)).await)
+        }
+        Command::Report { client, command } => {
+            std::process::exit(cli::run(client, cli::ClientCommand::Report(command)).await)
+        }
+        Command::Operators { client, command } => {
+            std::process::exit(cli::run(client, cli::ClientCommand::Operators(command)).await)
+        }
     }
 }
 

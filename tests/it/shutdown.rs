@@ -1,0 +1,164 @@
+//! Graceful shutdown of the real `flotilla serve`: SIGTERM mid-operation (with a client
+//! following its events) stops claiming, drains in-flight targets, gives back the leases of any
+//! left, and exits 0. A restart finishes the operation with every change made exactly once.
+
+use std::time::Duration;
+
+use flotilla_instantly_sim::{SimConfig, Simulator};
+use flotilla_vault::testing::TestDb;
+use reqwest::StatusCode;
+use secrecy::ExposeSecret;
+use serde_json::json;
+
+use crate::both;
+use crate::crash::{api, invites_per_email, spawn_serve};
+use crate::support::*;
+
+both!(sigterm_drains_releases_leases_and_exits_zero, |backend| {
+    flotilla_vault::testing::init_test_logging();
+    // Latency keeps targets in flight when the signal arrives.
+    let sim = Simulator::spawn(SimConfig {
+        latency: Duration::from_millis(40),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let test_db = TestDb::new(backend).await;
+    let url = db_url(&test_db);
+    let keys = test_keys();
+    let data = tempfile::tempdir().unwrap();
+    let http = reqwest::Client::new();
+    let mut first = spawn_serve(
+        &url,
+        &sim,
+        keys.expose_secret(),
+        data.path(),
+        &[
+            ("FLOTILLA_MAX_IN_FLIGHT", "4"),
+            ("FLOTILLA_SHUTDOWN_GRACE_SECONDS", "3"),
+        ],
+    )
+    .await;
+    let mut sim_ids = Vec::new();
+    for i in 0..40 {
+        let ws = sim.create_workspace(&format!("client-{i}"));
+        let key = sim.create_key(&ws, "flotilla", &["all:all"]);
+        let (status, body) = api(
+            &http,
+            &first.url,
+            reqwest::Method::POST,
+            "/v1/workspaces",
+            Some(json!({ "name": format!("client-{i}"), "api_key": key.key, "labels": ["drain"] })),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        sim_ids.push(ws);
+    }
+    let (status, op) = api(
+        &http,
+        &first.url,
+        reqwest::Method::POST,
+        "/v1/operations",
+        Some(json!({
+            "kind": "members.invite", "targets": { "labels": ["drain"] },
+            "params": { "emails": ["ana@agency.example", "ben@agency.example"], "role": "editor" },
+        })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{op}");
+    let id: uuid::Uuid = op["id"].as_str().unwrap().parse().unwrap();
+
+    // Wait until work is under way, then ask politely.
+    loop {
+        let (_, op) = api(
+            &http,
+            &first.url,
+            reqwest::Method::GET,
+            &format!("/v1/operations/{id}"),
+            None,
+        )
+        .await;
+        if op["counts"]["succeeded"].as_i64().unwrap_or(0) >= 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A client following the events keeps a connection open that would never end by itself.
+    let events = http
+        .get(format!("{}/v1/operations/{id}/events", first.url))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events.status(), StatusCode::OK);
+    let pid = first.child.id().expect("pid").to_string();
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    // A liveness bound, not a timing assert: a hung shutdown fails here instead of hanging CI.
+    let status = tokio::time::timeout(Duration::from_secs(90), first.child.wait())
+        .await
+        .expect("flotilla serve exits after SIGTERM")
+        .unwrap();
+    assert!(status.success(), "exit status {status:?}");
+    drop(events);
+
+    // Nothing is left claimed: finished targets are recorded, the rest are pending again.
+    use sqlx::Row;
+    let running: i64 = sqlx::query("select count(*) as n from target where state = $1")
+        .bind("running")
+        .fetch_one(test_db.db().pool())
+        .await
+        .unwrap()
+        .try_get("n")
+        .unwrap();
+    assert_eq!(
+        running, 0,
+        "no target left running after a graceful shutdown"
+    );
+    let done: i64 = sqlx::query("select count(*) as n from target where state = $1")
+        .bind("succeeded")
+        .fetch_one(test_db.db().pool())
+        .await
+        .unwrap()
+        .try_get("n")
+        .unwrap();
+    assert!(done >= 4, "{done} targets were recorded before the exit");
+    let pending: i64 = sqlx::query("select count(*) as n from target where state = $1")
+        .bind("pending")
+        .fetch_one(test_db.db().pool())
+        .await
+        .unwrap()
+        .try_get("n")
+        .unwrap();
+    // With 4 in flight and claiming stopped at the signal, most targets were never started.
+    assert!(pending > 0, "the shutdown stopped claiming ({done} done)");
+    assert_eq!(
+        done + pending,
+        40,
+        "every target is either recorded or claimable again"
+    );
+
+    // A restart finishes the rest, each invite sent once.
+    let second = spawn_serve(&url, &sim, keys.expose_secret(), data.path(), &[]).await;
+    let op = wait_done(
+        &http,
+        &second.url,
+        ADMIN_TOKEN,
+        id,
+        Duration::from_secs(120),
+    )
+    .await;
+    assert_eq!(op["status"], "succeeded", "{op}");
+    assert_eq!(op["counts"]["succeeded"], 40);
+    for ws in &sim_ids {
+        assert_eq!(sim_members(&sim, ws).len(), 3, "{ws}");
+    }
+    let invites = invites_per_email(&sim);
+    assert_eq!(invites.len(), 80);
+    assert!(invites.values().all(|n| *n == 1), "{invites:?}");
+    drop(second);
+    test_db.cleanup().await;
+});
