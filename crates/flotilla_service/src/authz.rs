@@ -87,11 +87,6 @@ pub fn require(operator: &Operator, area: Area, needed: Level) -> Result<(), Api
     })))
 }
 
-/// Admins alone manage workspaces and operators.
-pub fn require_admin(operator: &Operator) -> Result<(), ApiError> {
-    require(operator, Area::Flotilla, Level::Full)
-}
-
 /// What an operation kind needs. Unknown kinds are refused elsewhere.
 pub fn kind_permission(kind: &str, params: &serde_json::Value) -> (Area, Level) {
     match kind {

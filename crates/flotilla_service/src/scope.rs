@@ -26,21 +26,11 @@ impl Store {
         id: Uuid,
         visible: Option<&[String]>,
     ) -> Result<bool, sqlx::Error> {
-        let Some(visible) = visible else {
-            return Ok(true);
-        };
-        if visible.is_empty() {
-            return Ok(false);
+        match visible {
+            None => Ok(true),
+            Some([]) => Ok(false),
+            Some(visible) => self.has_target_where(id, visible, "").await,
         }
-        let sql = format!(
-            "select 1 as one from target t where t.operation_id = $1 and {} limit 1",
-            visible_clause(2, visible.len())
-        );
-        let mut query = sqlx::query(&sql).bind(id.to_string());
-        for l in visible {
-            query = query.bind(l.clone());
-        }
-        Ok(query.fetch_optional(self.db().pool()).await?.is_some())
     }
 
     /// Whether every target of operation `id` is within `visible` (for cancel by a scoped operator).
@@ -49,21 +39,30 @@ impl Store {
         id: Uuid,
         visible: Option<&[String]>,
     ) -> Result<bool, sqlx::Error> {
-        let Some(visible) = visible else {
-            return Ok(true);
-        };
-        if visible.is_empty() {
-            return Ok(false);
+        match visible {
+            None => Ok(true),
+            Some([]) => Ok(false),
+            Some(visible) => Ok(!self.has_target_where(id, visible, "not").await?),
         }
+    }
+
+    /// Whether operation `id` has a target whose workspace carries (`negate` = "") or does not
+    /// carry (`negate` = "not") one of `visible`.
+    async fn has_target_where(
+        &self,
+        id: Uuid,
+        visible: &[String],
+        negate: &str,
+    ) -> Result<bool, sqlx::Error> {
         let sql = format!(
-            "select 1 as one from target t where t.operation_id = $1 and not {} limit 1",
+            "select 1 as one from target t where t.operation_id = $1 and {negate} {} limit 1",
             visible_clause(2, visible.len())
         );
         let mut query = sqlx::query(&sql).bind(id.to_string());
         for l in visible {
             query = query.bind(l.clone());
         }
-        Ok(query.fetch_optional(self.db().pool()).await?.is_none())
+        Ok(query.fetch_optional(self.db().pool()).await?.is_some())
     }
 
     /// Target counts per state over the targets visible under `visible` (all when `None`).

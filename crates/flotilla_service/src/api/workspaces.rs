@@ -209,7 +209,6 @@ pub async fn register(
     operator: Operator,
     ApiJson(body): ApiJson<RegisterWorkspace>,
 ) -> ApiResult<impl IntoResponse> {
-    crate::authz::require_admin(&operator)?;
     let name = validate_name(&body.name, "name")?;
     let labels = validate_labels(&body.labels, "labels")?;
     let key = body.api_key.0;
@@ -374,7 +373,6 @@ pub async fn patch(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<PatchWorkspace>,
 ) -> ApiResult<Json<Workspace>> {
-    crate::authz::require_admin(&operator)?;
     let id = parse_id(&id, "workspace")?;
     let name = body
         .name
@@ -424,7 +422,6 @@ pub async fn delete(
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<DeleteQuery>,
 ) -> ApiResult<StatusCode> {
-    crate::authz::require_admin(&operator)?;
     let id = parse_id(&id, "workspace")?;
     state
         .store
@@ -462,7 +459,6 @@ pub async fn put_credential(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<PutCredential>,
 ) -> ApiResult<Json<Workspace>> {
-    crate::authz::require_admin(&operator)?;
     let id = parse_id(&id, "workspace")?;
     let ws = state
         .store
