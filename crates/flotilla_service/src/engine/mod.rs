@@ -375,16 +375,23 @@ impl Engine {
     async fn run_claim(self: Arc<Self>, claim: Claim, hard_stop: CancellationToken) {
         let started = std::time::Instant::now();
         let lost = CancellationToken::new();
+        // The heartbeat is stopped between beats, never aborted: aborting it inside its write
+        // transaction would leave that SQLite connection holding the write lock in the pool.
+        let stop_beating = CancellationToken::new();
         let heartbeat = {
             let store = self.store.clone();
             let claim = claim.clone();
             let lost = lost.clone();
+            let stop = stop_beating.clone();
             let lease = self.config.lease();
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(lease / 3);
                 tick.tick().await;
                 loop {
-                    tick.tick().await;
+                    tokio::select! {
+                        _ = tick.tick() => {}
+                        _ = stop.cancelled() => return,
+                    }
                     match store.heartbeat(&claim, lease.as_millis() as i64).await {
                         Ok(true) => {}
                         Ok(false) => {
@@ -404,11 +411,13 @@ impl Engine {
                 if let Err(err) = self.store.release(&claim).await {
                     tracing::warn!(error = %err, "releasing a lease at shutdown failed; it will expire");
                 }
-                heartbeat.abort();
+                stop_beating.cancel();
+                let _ = heartbeat.await;
                 return;
             }
         };
-        heartbeat.abort();
+        stop_beating.cancel();
+        let _ = heartbeat.await;
         let Some(result) = result else { return };
         if let Err(err) = self.record(&claim, result).await {
             tracing::error!(error = %err, operation.id = %claim.operation_id, workspace.id = %claim.workspace_id,
