@@ -383,3 +383,59 @@ both!(events_stream_progress_until_done, |backend| {
     assert!(done.contains("\"succeeded\":3"), "{done}");
     app.stop().await;
 });
+
+both!(
+    a_throttled_operation_does_not_hold_up_the_others,
+    |backend| {
+        let app = TestApp::start(backend).await;
+        // More targets than one claim reads (4 × max_in_flight = 128), at one at a time.
+        for i in 0..200 {
+            app.register(&format!("slow-{i}"), &["slow"]).await;
+        }
+        let mut fast = Vec::new();
+        for i in 0..5 {
+            fast.push(app.register(&format!("fast-{i}"), &["fast"]).await);
+        }
+        app.sim.set_faults(Faults {
+            latency: Duration::from_millis(50),
+            ..Faults::default()
+        });
+        let slow = app
+            .start_op(json!({
+                "kind": "members.invite", "targets": { "labels": ["slow"] }, "max_concurrency": 1,
+                "params": { "emails": ["ana@agency.example"], "role": "view" },
+            }))
+            .await;
+        let quick = app
+            .start_op(json!({
+                "kind": "members.invite", "targets": { "labels": ["fast"] },
+                "params": { "emails": ["ana@agency.example"], "role": "view" },
+            }))
+            .await;
+        let op = app.wait_done(quick).await;
+        assert_eq!(op["status"], "succeeded", "{op}");
+        for (_, ws) in &fast {
+            assert!(
+                sim_members(&app.sim, ws)
+                    .iter()
+                    .any(|(e, _)| e == "ana@agency.example")
+            );
+        }
+        // Each slow target takes at least two 50 ms round trips, one at a time: had the second
+        // operation waited for the first one's candidates to drain below a claim batch, at least
+        // 72 slow targets would have finished by now.
+        let (_, progress) = app.get(&format!("/v1/operations/{slow}")).await;
+        assert_eq!(progress["status"], "running", "{progress}");
+        let done = progress["counts"]["succeeded"].as_i64().unwrap_or(0);
+        assert!(
+            done < 40,
+            "the fast operation waited for {done} slow targets"
+        );
+        let (status, _) = app
+            .post(&format!("/v1/operations/{slow}/cancel"), json!({}))
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        app.wait_done(slow).await;
+        app.stop().await;
+    }
+);

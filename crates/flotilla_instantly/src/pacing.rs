@@ -135,8 +135,15 @@ impl Pacer {
     /// Forget keys whose buckets are full again (housekeeping for long-running processes with
     /// many workspaces).
     pub fn retain_recent(&self) {
-        self.inner.per_second.retain_recent();
-        self.inner.per_minute.retain_recent();
+        for limiter in [&self.inner.per_second, &self.inner.per_minute] {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+    }
+
+    /// Keys with a bucket in memory.
+    pub fn tracked_keys(&self) -> usize {
+        self.inner.per_second.len().max(self.inner.per_minute.len())
     }
 
     /// Number of keys currently tracked.
@@ -197,6 +204,31 @@ mod tests {
         let s = p.stats();
         assert_eq!(s.waits, 5);
         assert_eq!(p.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn idle_keys_are_forgotten() {
+        let pacer = Pacer::new(RateLimits {
+            per_second: 100,
+            per_minute: 6000,
+            burst: 2,
+        });
+        for i in 0..50 {
+            pacer.wait(&format!("ws:{i}")).await;
+        }
+        assert_eq!(pacer.tracked_keys(), 50);
+        pacer.retain_recent();
+        pacer.wait("ws:busy").await;
+        pacer.wait("ws:busy").await;
+        // Every bucket is full again after 2 cells × 10 ms; the busy one was just drained.
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        pacer.wait("ws:busy").await;
+        pacer.retain_recent();
+        assert_eq!(
+            pacer.tracked_keys(),
+            1,
+            "only the key still spending its burst"
+        );
     }
 
     #[test]

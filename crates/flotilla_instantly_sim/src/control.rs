@@ -23,6 +23,7 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .route("/health", get(|| async { Json(json!({ "status": "ok" })) }))
         .route("/workspaces", post(create_workspace).get(list_workspaces))
         .route("/workspaces/{id}", get(get_workspace))
+        .route("/counters", get(total_counters))
         .route("/workspaces/{id}/counters", get(counters))
         .route("/workspaces/{id}/keys", post(create_key))
         .route("/workspaces/{id}/members", post(seed_member))
@@ -56,6 +57,10 @@ async fn list_workspaces(State(s): S) -> Json<Vec<String>> {
 
 async fn get_workspace(State(s): S, Path(id): Path<String>) -> Result<Json<WorkspaceState>> {
     s.snapshot(&id).map(Json).ok_or(Error::UnknownWorkspace(id))
+}
+
+async fn total_counters(State(s): S) -> Json<Counters> {
+    Json(s.total_counters())
 }
 
 async fn counters(State(s): S, Path(id): Path<String>) -> Result<Json<Counters>> {

@@ -219,6 +219,11 @@ impl Simulator {
         self.shared.counters(workspace_id)
     }
 
+    /// Counters summed over every workspace.
+    pub fn total_counters(&self) -> Counters {
+        self.shared.total_counters()
+    }
+
     /// Empties the request log (counters are kept).
     pub fn clear_request_log(&self) {
         lock(&self.shared.log).clear();

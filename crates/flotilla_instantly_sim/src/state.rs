@@ -632,6 +632,20 @@ impl Shared {
             .unwrap_or_default()
     }
 
+    /// Counters summed over every workspace.
+    pub(crate) fn total_counters(&self) -> Counters {
+        let workspaces = self.workspaces.read().unwrap_or_else(|e| e.into_inner());
+        workspaces
+            .values()
+            .map(|w| lock(w).counters)
+            .fold(Counters::default(), |a, c| Counters {
+                requests: a.requests + c.requests,
+                rate_limited: a.rate_limited + c.rate_limited,
+                injected_errors: a.injected_errors + c.injected_errors,
+                dropped: a.dropped + c.dropped,
+            })
+    }
+
     pub(crate) fn next_log_seq(&self) -> u64 {
         self.log_seq.fetch_add(1, Ordering::Relaxed)
     }

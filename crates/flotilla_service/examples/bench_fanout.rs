@@ -2,25 +2,34 @@
 //! at the same concurrency measured in the same run.
 //!
 //! ```sh
+//! cargo build --release -p flotilla_instantly_sim --bin instantly-sim
 //! cargo run --release -p flotilla_service --example bench_fanout -- --workspaces 1000 --invites 5
 //! cargo run --release -p flotilla_service --example bench_fanout -- --workspaces 1 --invites 1000
 //! ```
 //!
-//! Prints wall time, upstream calls/s, the plain-loop ceiling and the ratio, 429s received and
-//! peak memory (VmHWM of this process, simulator included). With one workspace it also prints
-//! the achieved request rate against the configured pace.
+//! The simulator runs as its own process (`instantly-sim`, found next to this example's build
+//! directory or given with `--sim-bin`), so the peak memory printed is Flotilla's alone: the
+//! service, the engine, the embedded database and the baseline loop's client. `--in-process`
+//! runs the simulator inside this process instead (the figures before 2026-12-04 were taken
+//! that way). Prints wall time, upstream calls/s, the plain-loop ceiling and the ratio, 429s
+//! received and peak memory (VmHWM) of this process and of the simulator. With one workspace it
+//! also prints the achieved request rate against the configured pace.
 
+use std::path::PathBuf;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
 use flotilla_instantly::{Client, ClientConfig, CreateMember, Pacer, Pacing, RateLimits, Role};
 use flotilla_instantly_sim::{SimConfig, Simulator};
 use flotilla_service::config::Config;
 use flotilla_service::store::{Store, WorkspaceRow, now_ms};
 use flotilla_vault::testing::TestDb;
 use flotilla_vault::{Backend, CredentialSource, Keyring, NewCredential, Purpose};
-use futures::{StreamExt, stream};
+use futures::{StreamExt, TryStreamExt, stream};
 use secrecy::{ExposeSecret, SecretString};
-use serde_json::json;
+use serde_json::{Value, json};
+use tokio::io::AsyncBufReadExt as _;
 use uuid::Uuid;
 
 struct Args {
@@ -28,6 +37,8 @@ struct Args {
     invites: usize,
     latency_ms: u64,
     postgres: bool,
+    in_process: bool,
+    sim_bin: Option<PathBuf>,
 }
 
 fn args() -> Args {
@@ -36,37 +47,46 @@ fn args() -> Args {
         invites: 5,
         latency_ms: 50,
         postgres: false,
+        in_process: false,
+        sim_bin: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
-        let mut value = || {
-            it.next()
-                .and_then(|v| v.parse::<u64>().ok())
-                .expect("numeric value")
-        };
+        let mut value = || it.next().expect("a value after the flag");
+        let mut number = || value().parse::<u64>().expect("numeric value");
         match flag.as_str() {
-            "--workspaces" => a.workspaces = value() as usize,
-            "--invites" => a.invites = value() as usize,
-            "--latency-ms" => a.latency_ms = value(),
+            "--workspaces" => a.workspaces = number() as usize,
+            "--invites" => a.invites = number() as usize,
+            "--latency-ms" => a.latency_ms = number(),
             "--postgres" => a.postgres = true,
+            "--in-process" => a.in_process = true,
+            "--sim-bin" => a.sim_bin = Some(value().into()),
             other => panic!("unknown flag {other}"),
         }
     }
     a
 }
 
-fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
+/// A memory figure of a process from `/proc/<pid>/status` (`VmHWM`, `RssAnon`…), in MiB.
+fn status_mib(pid: &str, field: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
-                l.split_whitespace()
-                    .nth(1)
-                    .and_then(|kb| kb.parse::<f64>().ok())
-            })
+            s.lines()
+                .find(|l| l.strip_prefix(field).is_some_and(|r| r.starts_with(':')))
+                .and_then(|l| {
+                    l.split_whitespace()
+                        .nth(1)
+                        .and_then(|kb| kb.parse::<f64>().ok())
+                })
         })
         .map(|kb| kb / 1024.0)
         .unwrap_or(f64::NAN)
+}
+
+/// Peak resident memory (VmHWM) of a process, in MiB.
+fn peak_rss_mib(pid: &str) -> f64 {
+    status_mib(pid, "VmHWM")
 }
 
 fn emails(prefix: &str, n: usize) -> Vec<String> {
@@ -75,14 +95,140 @@ fn emails(prefix: &str, n: usize) -> Vec<String> {
         .collect()
 }
 
+/// The simulator, driven through its `/_sim/` control API whether it runs in this process or
+/// in its own.
+struct Upstream {
+    base_url: String,
+    http: reqwest::Client,
+    _in_process: Option<Simulator>,
+    child: Option<tokio::process::Child>,
+}
+
+impl Upstream {
+    async fn start(args: &Args) -> anyhow::Result<Upstream> {
+        let http = reqwest::Client::new();
+        if args.in_process {
+            let sim = Simulator::spawn(SimConfig {
+                latency: Duration::from_millis(args.latency_ms),
+                ..SimConfig::default()
+            })
+            .await?;
+            return Ok(Upstream {
+                base_url: sim.base_url().to_string(),
+                http,
+                _in_process: Some(sim),
+                child: None,
+            });
+        }
+        let bin = match &args.sim_bin {
+            Some(path) => path.clone(),
+            None => std::env::current_exe()?
+                .parent()
+                .and_then(|examples| examples.parent())
+                .context("locating the build directory")?
+                .join("instantly-sim"),
+        };
+        anyhow::ensure!(
+            bin.exists(),
+            "{} not found: build it first with `cargo build --release -p flotilla_instantly_sim \
+             --bin instantly-sim`, pass --sim-bin, or use --in-process",
+            bin.display()
+        );
+        let mut child = tokio::process::Command::new(&bin)
+            .args(["--listen", "127.0.0.1:0", "--latency-ms"])
+            .arg(args.latency_ms.to_string())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        let stdout = child.stdout.take().context("simulator stdout")?;
+        let first = tokio::io::BufReader::new(stdout)
+            .lines()
+            .next_line()
+            .await?
+            .context("the simulator printed nothing")?;
+        let line: Value = serde_json::from_str(&first)?;
+        let base_url = line["base_url"]
+            .as_str()
+            .context("the simulator's first line has no base_url")?
+            .to_string();
+        Ok(Upstream {
+            base_url,
+            http,
+            _in_process: None,
+            child: Some(child),
+        })
+    }
+
+    fn ctl(&self, path: &str) -> String {
+        format!("{}/_sim{path}", self.base_url)
+    }
+
+    async fn call(&self, req: reqwest::RequestBuilder) -> anyhow::Result<Value> {
+        Ok(req.send().await?.error_for_status()?.json().await?)
+    }
+
+    /// A workspace with an `all:all` key.
+    async fn workspace(&self, name: String) -> anyhow::Result<(String, SecretString)> {
+        let ws = self
+            .call(
+                self.http
+                    .post(self.ctl("/workspaces"))
+                    .json(&json!({ "name": name })),
+            )
+            .await?;
+        let ws = ws["id"].as_str().context("workspace id")?.to_string();
+        let key = self
+            .call(
+                self.http
+                    .post(self.ctl(&format!("/workspaces/{ws}/keys")))
+                    .json(&json!({ "name": "flotilla", "scopes": ["all:all"] })),
+            )
+            .await?;
+        let key = SecretString::from(key["key"].as_str().context("key")?.to_string());
+        Ok((ws, key))
+    }
+
+    async fn clear_log(&self) -> anyhow::Result<()> {
+        self.call(self.http.delete(self.ctl("/requests"))).await?;
+        Ok(())
+    }
+
+    /// (requests, 429s) summed over every workspace since the start.
+    async fn totals(&self) -> anyhow::Result<(u64, u64)> {
+        let c = self.call(self.http.get(self.ctl("/counters"))).await?;
+        Ok((
+            c["requests"].as_u64().unwrap_or(0),
+            c["rate_limited"].as_u64().unwrap_or(0),
+        ))
+    }
+
+    /// Start times (ms) of the POSTs in the request log.
+    async fn write_times_ms(&self) -> anyhow::Result<Vec<i64>> {
+        let log = self.call(self.http.get(self.ctl("/requests"))).await?;
+        Ok(log
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|r| r["method"] == "POST")
+            .filter_map(|r| r["started_at"].as_str())
+            .filter_map(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.timestamp_millis())
+            .collect())
+    }
+
+    fn peak_rss_mib(&self) -> Option<f64> {
+        let pid = self.child.as_ref()?.id()?;
+        Some(peak_rss_mib(&pid.to_string()))
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = args();
-    let sim = Simulator::spawn(SimConfig {
-        latency: Duration::from_millis(args.latency_ms),
-        ..SimConfig::default()
-    })
-    .await?;
+    let sim = Upstream::start(&args).await?;
     let test_db = TestDb::new(if args.postgres {
         Backend::Postgres
     } else {
@@ -91,7 +237,7 @@ async fn main() -> anyhow::Result<()> {
     .await;
     let keys = flotilla_vault::generate_key_spec("bench");
     let keyring = Keyring::parse(keys.expose_secret(), "bench")?;
-    let mut config = Config::new("unused", sim.base_url().parse()?);
+    let mut config = Config::new("unused", sim.base_url.parse()?);
     config.poll_ms = 20;
     let max_in_flight = config.max_in_flight;
     let item_concurrency = config.item_concurrency;
@@ -99,11 +245,13 @@ async fn main() -> anyhow::Result<()> {
     let state = flotilla_service::app::prepare_with(config, test_db.db().clone(), keyring).await?;
 
     // Register workspaces directly (registration is not what is measured).
-    let mut sim_keys: Vec<(String, SecretString)> = Vec::with_capacity(args.workspaces);
     let setup = Instant::now();
-    for i in 0..args.workspaces {
-        let ws = sim.create_workspace(&format!("bench-{i}"));
-        let key = SecretString::from(sim.create_key(&ws, "flotilla", &["all:all"]).key);
+    let sim_keys: Vec<(String, SecretString)> = stream::iter(0..args.workspaces)
+        .map(|i| sim.workspace(format!("bench-{i}")))
+        .buffered(16)
+        .try_collect()
+        .await?;
+    for (i, (ws, key)) in sim_keys.iter().enumerate() {
         let row = WorkspaceRow {
             id: Uuid::now_v7(),
             name: format!("bench-{i}"),
@@ -122,14 +270,13 @@ async fn main() -> anyhow::Result<()> {
                 &mut tx,
                 NewCredential {
                     workspace_id: row.id,
-                    instantly_workspace_id: &ws,
+                    instantly_workspace_id: ws,
                     purpose: Purpose::Access,
-                    source: CredentialSource::Direct(&key),
+                    source: CredentialSource::Direct(key),
                 },
             )
             .await?;
         tx.commit().await?;
-        sim_keys.push((ws, key));
     }
     eprintln!(
         "setup: {} workspaces in {:.1}s",
@@ -144,9 +291,9 @@ async fn main() -> anyhow::Result<()> {
         per_minute: 5000,
         burst: 10,
     });
-    sim.clear_request_log();
     let base_emails = emails("base", args.invites);
-    let sim_url: url::Url = sim.base_url().parse()?;
+    let sim_url: url::Url = sim.base_url.parse()?;
+    let (before, _) = sim.totals().await?;
     let started = Instant::now();
     stream::iter(sim_keys.iter())
         .for_each_concurrent(max_in_flight, |(ws, key)| {
@@ -178,11 +325,13 @@ async fn main() -> anyhow::Result<()> {
         })
         .await;
     let base_secs = started.elapsed().as_secs_f64();
-    let base_calls = sim.request_log().len();
+    let (after_base, base_429) = sim.totals().await?;
+    let base_calls = after_base - before;
     let base_rate = base_calls as f64 / base_secs;
+    let rss_before_engine = peak_rss_mib("self");
 
     // Flotilla: one members.invite operation over every workspace.
-    sim.clear_request_log();
+    sim.clear_log().await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
     let shutdown = tokio_util::sync::CancellationToken::new();
@@ -207,9 +356,9 @@ async fn main() -> anyhow::Result<()> {
         .await?
         .json()
         .await?;
-    let id: Uuid = op["id"].as_str().expect("operation id").parse()?;
+    let id: Uuid = op["id"].as_str().context("operation id")?.parse()?;
     loop {
-        let op = store.operation(id).await?.expect("operation");
+        let op = store.operation(id).await?.context("operation")?;
         if op.finished_at.is_some() {
             anyhow::ensure!(op.status == "succeeded", "operation ended {}", op.status);
             break;
@@ -217,19 +366,22 @@ async fn main() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let secs = started.elapsed().as_secs_f64();
-    let log = sim.request_log();
-    let calls = log.len();
+    let (after, all_429) = sim.totals().await?;
+    let calls = after - after_base;
     let rate = calls as f64 / secs;
-    let rate_limited: u64 = sim_keys
-        .iter()
-        .map(|(ws, _)| sim.counters(ws).rate_limited)
-        .sum();
     shutdown.cancel();
     let _ = server.await;
 
     println!(
-        "fan-out: {} workspaces x {} invites, simulator latency {} ms",
-        args.workspaces, args.invites, args.latency_ms
+        "fan-out: {} workspaces x {} invites, simulator latency {} ms ({})",
+        args.workspaces,
+        args.invites,
+        args.latency_ms,
+        if args.in_process {
+            "simulator in this process"
+        } else {
+            "simulator in its own process"
+        }
     );
     println!("  plain loop : {base_calls} calls in {base_secs:.2}s = {base_rate:.0} calls/s");
     println!("  flotilla   : {calls} calls in {secs:.2}s = {rate:.0} calls/s");
@@ -237,18 +389,28 @@ async fn main() -> anyhow::Result<()> {
         "  ratio      : {:.2} of the plain-loop ceiling (calls/s)",
         rate / base_rate
     );
-    println!("  429s       : {rate_limited}");
     println!(
-        "  peak RSS   : {:.0} MiB (whole process, simulator included)",
-        peak_rss_mib()
+        "  429s       : {} (plain loop {base_429})",
+        all_429 - base_429
+    );
+    println!(
+        "  peak RSS   : {:.0} MiB this process ({:.0} MiB before the engine ran){}",
+        peak_rss_mib("self"),
+        rss_before_engine,
+        match sim.peak_rss_mib() {
+            Some(mib) => format!("; simulator {mib:.0} MiB"),
+            None => " (simulator included)".into(),
+        }
+    );
+    println!(
+        "  resident   : {:.0} MiB now, of which heap and stacks (RssAnon) {:.0} MiB",
+        status_mib("self", "VmRSS"),
+        status_mib("self", "RssAnon")
     );
     if args.workspaces == 1 {
-        let writes = log
-            .iter()
-            .filter(|r| r.method == "POST")
-            .collect::<Vec<_>>();
+        let writes = sim.write_times_ms().await?;
         if let (Some(first), Some(last)) = (writes.first(), writes.last()) {
-            let span = (last.started_at - first.started_at).num_milliseconds() as f64 / 1000.0;
+            let span = (last - first) as f64 / 1000.0;
             let achieved = (writes.len().saturating_sub(1)) as f64 / span.max(0.001);
             println!(
                 "  pace       : {achieved:.1} writes/s against a configured {pace}/s = {:.2}",

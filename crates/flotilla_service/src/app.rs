@@ -21,7 +21,24 @@ pub fn metrics_handle() -> Option<PrometheusHandle> {
     static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
     HANDLE
         .get_or_init(|| match PrometheusBuilder::new().install_recorder() {
-            Ok(h) => Some(h),
+            Ok(h) => {
+                // `install_recorder` leaves upkeep to the caller: without it every histogram
+                // sample is kept until the next scrape, so a service nobody scrapes grows by
+                // each upstream request it makes. The recorder lives as long as the process.
+                let upkeep = h.clone();
+                let spawned = std::thread::Builder::new()
+                    .name("metrics-upkeep".into())
+                    .spawn(move || {
+                        loop {
+                            std::thread::sleep(std::time::Duration::from_secs(5));
+                            upkeep.run_upkeep();
+                        }
+                    });
+                if let Err(err) = spawned {
+                    tracing::warn!(error = %err, "metrics upkeep thread not started");
+                }
+                Some(h)
+            }
             Err(err) => {
                 tracing::warn!(error = %err, "metrics recorder not installed");
                 None

@@ -452,6 +452,47 @@ impl Store {
         Ok(Some(ws))
     }
 
+    /// The workspaces among `ids` that exist, with their labels, in two queries per 500 ids
+    /// (the engine loads a whole claim batch at once).
+    pub async fn workspaces_in(
+        &self,
+        ids: &[Uuid],
+    ) -> Result<BTreeMap<Uuid, WorkspaceRow>, sqlx::Error> {
+        let mut out = BTreeMap::new();
+        for chunk in ids.chunks(500) {
+            let list = placeholders(1, chunk.len());
+            let mut rows = Vec::with_capacity(chunk.len());
+            let sql = format!("select * from workspace where id in ({list})");
+            let mut query = sqlx::query(&sql);
+            for id in chunk {
+                query = query.bind(id.to_string());
+            }
+            for row in query.fetch_all(self.pool()).await? {
+                rows.push(workspace_from_row(&row)?);
+            }
+            let sql = format!(
+                "select workspace_id, label from workspace_label where workspace_id in ({list}) \
+                 order by workspace_id, label"
+            );
+            let mut query = sqlx::query(&sql);
+            for id in chunk {
+                query = query.bind(id.to_string());
+            }
+            let mut labels: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            for row in query.fetch_all(self.pool()).await? {
+                labels
+                    .entry(row.try_get("workspace_id")?)
+                    .or_default()
+                    .push(row.try_get("label")?);
+            }
+            for mut ws in rows {
+                ws.labels = labels.remove(&ws.id.to_string()).unwrap_or_default();
+                out.insert(ws.id, ws);
+            }
+        }
+        Ok(out)
+    }
+
     /// A page of workspaces ordered by id, after `cursor`.
     pub async fn list_workspaces(
         &self,
@@ -743,14 +784,15 @@ impl Store {
 
     /// When no target of the operation is pending or running, writes its final status.
     pub async fn finalize_if_done(&self, id: Uuid) -> Result<(), sqlx::Error> {
-        let open: i64 = sqlx::query(
-            "select count(*) as n from target where operation_id = $1 and state in ('pending', 'running')",
+        // `exists`-style probe, not a count: it is asked after every finished batch, and a count
+        // of the open targets would make a large operation quadratic.
+        let open = sqlx::query(
+            "select 1 as open from target where operation_id = $1 and state in ('pending', 'running') limit 1",
         )
         .bind(id.to_string())
-        .fetch_one(self.pool())
-        .await?
-        .try_get("n")?;
-        if open > 0 {
+        .fetch_optional(self.pool())
+        .await?;
+        if open.is_some() {
             return Ok(());
         }
         let Some(op) = self.operation(id).await? else {
@@ -794,18 +836,58 @@ impl Store {
             Backend::Postgres => " for update of t skip locked",
             Backend::Sqlite => "",
         };
-        let sql = format!(
-            "select t.operation_id, t.workspace_id, t.attempts, t.state, t.checkpoint, o.max_concurrency from target t \
+        // Targets running under a live lease, per operation with a concurrency limit. Operations
+        // at their limit are left out of the candidates: otherwise one slow operation with a low
+        // limit and many targets would fill every batch with targets it may not start, and no
+        // other operation would be claimed until it had nearly finished.
+        let mut running_per_op: BTreeMap<String, i64> = BTreeMap::new();
+        let mut saturated = Vec::new();
+        for row in sqlx::query(
+            "select t.operation_id, count(*) as n, o.max_concurrency from target t \
              join operation o on o.id = t.operation_id \
-             where (t.state = 'pending' and t.next_attempt_at <= $1) \
-                or (t.state = 'running' and t.lease_expires_at < $1) \
+             where t.state = 'running' and t.lease_expires_at >= $1 and o.max_concurrency is not null \
+             group by t.operation_id, o.max_concurrency",
+        )
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?
+        {
+            let op: String = row.try_get("operation_id")?;
+            let n: i64 = row.try_get("n")?;
+            if n >= row.try_get::<i64, _>("max_concurrency")? {
+                saturated.push(op.clone());
+            }
+            running_per_op.insert(op, n);
+        }
+        let not_saturated = match saturated.len() {
+            0 => String::new(),
+            n => format!(" and t.operation_id not in ({})", placeholders(3, n)),
+        };
+        // Two index-ordered reads that stop at the batch size (see migration 0007): targets whose
+        // lease expired (their process died; few), then due pending targets in order.
+        let columns =
+            "t.operation_id, t.workspace_id, t.attempts, t.state, t.checkpoint, o.max_concurrency";
+        let expired = format!(
+            "select {columns} from target t join operation o on o.id = t.operation_id \
+             where t.state = 'running' and t.lease_expires_at < $1 limit $2{lock}"
+        );
+        let due = format!(
+            "select {columns} from target t join operation o on o.id = t.operation_id \
+             where t.state = 'pending' and t.next_attempt_at <= $1{not_saturated} \
              order by t.next_attempt_at, t.operation_id, t.seq limit $2{lock}"
         );
-        let candidates = sqlx::query(&sql)
-            .bind(now)
-            .bind((max * 4) as i64)
-            .fetch_all(&mut *tx)
-            .await?;
+        let mut candidates = Vec::new();
+        for (sql, exclude) in [(expired, &[][..]), (due, &saturated[..])] {
+            let want = (max * 4).saturating_sub(candidates.len());
+            if want == 0 {
+                break;
+            }
+            let mut query = sqlx::query(&sql).bind(now).bind(want as i64);
+            for op in exclude {
+                query = query.bind(op);
+            }
+            candidates.extend(query.fetch_all(&mut *tx).await?);
+        }
         let mut rows = Vec::with_capacity(candidates.len());
         for row in &candidates {
             rows.push((
@@ -820,7 +902,6 @@ impl Store {
         // A consistent lock order on lanes keeps two replicas from deadlocking.
         rows.sort_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)));
 
-        let mut running_per_op: BTreeMap<String, i64> = BTreeMap::new();
         let mut claims = Vec::new();
         let mut touched_ops = Vec::new();
         for (op, ws, attempts, st, max_conc, checkpoint) in rows {
@@ -851,21 +932,7 @@ impl Store {
                 continue;
             }
             if let Some(limit) = max_conc {
-                let running = match running_per_op.get(&op) {
-                    Some(n) => *n,
-                    None => {
-                        let n: i64 = sqlx::query(
-                            "select count(*) as n from target where operation_id = $1 and state = 'running' \
-                             and lease_expires_at >= $2",
-                        )
-                        .bind(&op)
-                        .bind(now)
-                        .fetch_one(&mut *tx)
-                        .await?
-                        .try_get("n")?;
-                        n
-                    }
-                };
+                let running = running_per_op.get(&op).copied().unwrap_or(0);
                 if running >= limit {
                     running_per_op.insert(op.clone(), running);
                     continue;
@@ -978,26 +1045,61 @@ impl Store {
     /// Records the end of an attempt and frees the workspace's lane. Returns false when the
     /// lease had been lost, in which case nothing is written.
     pub async fn finish(&self, claim: &Claim, finish: &Finish) -> Result<bool, sqlx::Error> {
+        Ok(self.finish_many(&[(claim, finish)]).await?[0])
+    }
+
+    /// [`Store::finish`] for many attempts in one transaction (the engine's group commit: one
+    /// write transaction per batch of finished targets instead of one each). Returns, per item,
+    /// whether it was written.
+    pub async fn finish_many(&self, items: &[(&Claim, &Finish)]) -> Result<Vec<bool>, sqlx::Error> {
         let now = now_ms();
+        let mut done = Vec::with_capacity(items.len());
+        if items.is_empty() {
+            return Ok(done);
+        }
         let mut tx = self.begin_write().await?;
-        let done = sqlx::query(
-            "update target set state = $4, code = $5, message = $6, changes = $7, lease_owner = null, \
-             lease_expires_at = null, finished_at = $8, updated_at = $8 \
-             where operation_id = $1 and workspace_id = $2 and lease_owner = $3 and state = 'running'",
-        )
-        .bind(claim.operation_id.to_string())
-        .bind(claim.workspace_id.to_string())
-        .bind(&claim.owner)
-        .bind(finish.state)
-        .bind(&finish.code)
-        .bind(&finish.message)
-        .bind(finish.changes.to_string())
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        Self::release_lane(&mut tx, claim).await?;
+        for (claim, finish) in items {
+            let written = sqlx::query(
+                "update target set state = $4, code = $5, message = $6, changes = $7, lease_owner = null, \
+                 lease_expires_at = null, finished_at = $8, updated_at = $8 \
+                 where operation_id = $1 and workspace_id = $2 and lease_owner = $3 and state = 'running'",
+            )
+            .bind(claim.operation_id.to_string())
+            .bind(claim.workspace_id.to_string())
+            .bind(&claim.owner)
+            .bind(finish.state)
+            .bind(&finish.code)
+            .bind(&finish.message)
+            .bind(finish.changes.to_string())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            done.push(written.rows_affected() == 1);
+        }
+        // Lanes are freed whether or not the target row was still ours (as in `release_lane`);
+        // every claim of one engine has the same owner, grouped so it is one statement per owner.
+        let mut by_owner: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for (claim, _) in items {
+            by_owner
+                .entry(claim.owner.as_str())
+                .or_default()
+                .push(claim.workspace_id.to_string());
+        }
+        for (owner, workspaces) in by_owner {
+            for chunk in workspaces.chunks(500) {
+                let sql = format!(
+                    "delete from workspace_lane where lease_owner = $1 and workspace_id in ({})",
+                    placeholders(2, chunk.len())
+                );
+                let mut query = sqlx::query(&sql).bind(owner);
+                for ws in chunk {
+                    query = query.bind(ws);
+                }
+                query.execute(&mut *tx).await?;
+            }
+        }
         tx.commit().await?;
-        Ok(done.rows_affected() == 1)
+        Ok(done)
     }
 
     /// Puts a target back to pending after a transient failure, to run again at `next_attempt_at`.

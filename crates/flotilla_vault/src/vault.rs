@@ -284,52 +284,89 @@ impl Vault {
     /// Decrypts the workspace's access credential. A delegated workspace resolves to its admin
     /// workspace's key with `as_workspace` = the workspace's own Instantly id.
     pub async fn access_credential(&self, workspace_id: Uuid) -> Result<Credential> {
-        // instantly-api.md §12 / §6 [OFF]: a group admin's key acts on a sub workspace through
-        // `x-as-workspace: <sub workspace id>`, so a delegated row stores no key of its own and
-        // resolves to the admin's access key at every call (a replaced admin key takes effect
-        // for all its subs at once).
         let pool = self.inner.db.pool();
         let row = fetch_access(pool, workspace_id)
             .await?
             .ok_or(Error::NotFound { workspace_id })?;
+        let admin = match (row.meta.mode, row.meta.admin_workspace_id) {
+            (CredentialMode::Delegated, Some(admin_id)) => fetch_access(pool, admin_id).await?,
+            _ => None,
+        };
+        self.resolve(&row, admin.as_ref())
+    }
+
+    /// [`Vault::access_credential`] for many workspaces in a few queries (the engine loads the
+    /// credentials of a whole claim batch at once). Each workspace gets its own result, so one
+    /// tampered or missing credential fails only its workspace; a database error fails the call.
+    pub async fn access_credentials(
+        &self,
+        workspace_ids: &[Uuid],
+    ) -> Result<BTreeMap<Uuid, Result<Credential>>> {
+        let pool = self.inner.db.pool();
+        let rows = fetch_access_many(pool, workspace_ids).await?;
+        let admins_missing: BTreeSet<Uuid> = rows
+            .values()
+            .filter(|r| r.meta.mode == CredentialMode::Delegated)
+            .filter_map(|r| r.meta.admin_workspace_id)
+            .filter(|admin| !rows.contains_key(admin))
+            .collect();
+        let admins_missing: Vec<Uuid> = admins_missing.into_iter().collect();
+        let admins = fetch_access_many(pool, &admins_missing).await?;
+        let mut out = BTreeMap::new();
+        for &workspace_id in workspace_ids {
+            let result = match rows.get(&workspace_id) {
+                None => Err(Error::NotFound { workspace_id }),
+                Some(row) => {
+                    let admin = row
+                        .meta
+                        .admin_workspace_id
+                        .and_then(|a| rows.get(&a).or_else(|| admins.get(&a)));
+                    self.resolve(row, admin)
+                }
+            };
+            out.insert(workspace_id, result);
+        }
+        Ok(out)
+    }
+
+    /// The credential a stored access row stands for; `admin` is the admin workspace's access
+    /// row when `row` is delegated.
+    fn resolve(&self, row: &StoredRow, admin: Option<&StoredRow>) -> Result<Credential> {
+        // instantly-api.md §12 / §6 [OFF]: a group admin's key acts on a sub workspace through
+        // `x-as-workspace: <sub workspace id>`, so a delegated row stores no key of its own and
+        // resolves to the admin's access key at every call (a replaced admin key takes effect
+        // for all its subs at once).
         match row.meta.mode {
-            CredentialMode::Direct => {
-                let secret = self.decrypt(&row)?;
-                Ok(Credential {
-                    secret,
-                    as_workspace: None,
-                    instantly_workspace_id: row.meta.instantly_workspace_id,
-                    admin_workspace_id: None,
-                    fingerprint: row.meta.fingerprint.unwrap_or_default(),
-                    instantly_key_id: row.meta.instantly_key_id,
-                })
-            }
+            CredentialMode::Direct => Ok(Credential {
+                secret: self.decrypt(row)?,
+                as_workspace: None,
+                instantly_workspace_id: row.meta.instantly_workspace_id.clone(),
+                admin_workspace_id: None,
+                fingerprint: row.meta.fingerprint.clone().unwrap_or_default(),
+                instantly_key_id: row.meta.instantly_key_id.clone(),
+            }),
             CredentialMode::Delegated => {
                 let admin_workspace_id = row
                     .meta
                     .admin_workspace_id
                     .ok_or_else(|| corrupt(row.meta.id, "delegated row without admin"))?;
-                let admin =
-                    fetch_access(pool, admin_workspace_id)
-                        .await?
-                        .ok_or(Error::InvalidAdmin {
-                            admin_workspace_id,
-                            reason: "it has no stored credential",
-                        })?;
+                let admin = admin.ok_or(Error::InvalidAdmin {
+                    admin_workspace_id,
+                    reason: "it has no stored credential",
+                })?;
                 if admin.meta.mode != CredentialMode::Direct {
                     return Err(Error::InvalidAdmin {
                         admin_workspace_id,
                         reason: "its own credential is delegated, not a direct key",
                     });
                 }
-                let secret = self.decrypt(&admin)?;
                 Ok(Credential {
-                    secret,
+                    secret: self.decrypt(admin)?,
                     as_workspace: Some(row.meta.instantly_workspace_id.clone()),
-                    instantly_workspace_id: row.meta.instantly_workspace_id,
+                    instantly_workspace_id: row.meta.instantly_workspace_id.clone(),
                     admin_workspace_id: Some(admin_workspace_id),
-                    fingerprint: admin.meta.fingerprint.unwrap_or_default(),
-                    instantly_key_id: admin.meta.instantly_key_id,
+                    fingerprint: admin.meta.fingerprint.clone().unwrap_or_default(),
+                    instantly_key_id: admin.meta.instantly_key_id.clone(),
                 })
             }
         }
@@ -701,6 +738,33 @@ async fn fetch_access<'e, E: Executor<'e, Database = Any>>(
     .fetch_optional(e)
     .await?;
     row.as_ref().map(decode).transpose()
+}
+
+/// Access rows of many workspaces, by workspace id (in chunks, to stay under both backends'
+/// bind-parameter limits).
+async fn fetch_access_many(
+    pool: &sqlx::AnyPool,
+    workspace_ids: &[Uuid],
+) -> Result<BTreeMap<Uuid, StoredRow>> {
+    let mut out = BTreeMap::new();
+    for chunk in workspace_ids.chunks(500) {
+        let list = (1..=chunk.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT {COLUMNS} FROM vault_credential WHERE purpose = 'access' AND workspace_id IN ({list})"
+        );
+        let mut query = sqlx::query(&sql);
+        for id in chunk {
+            query = query.bind(id.to_string());
+        }
+        for row in query.fetch_all(pool).await? {
+            let row = decode(&row)?;
+            out.insert(row.meta.workspace_id, row);
+        }
+    }
+    Ok(out)
 }
 
 async fn fetch_by_id<'e, E: Executor<'e, Database = Any>>(

@@ -96,8 +96,34 @@ async fn control_api_mirrors_the_library() {
     )
     .await;
     assert_eq!(counters["requests"], 2);
+    // Totals sum every workspace's counters.
+    let (_, ws2) = ctl(
+        &http,
+        M::POST,
+        format!("{base}/workspaces"),
+        json!({"name": "Ctl 2"}),
+    )
+    .await;
+    let ws2 = ws2["id"].as_str().unwrap().to_owned();
+    let (_, key2) = ctl(
+        &http,
+        M::POST,
+        format!("{base}/workspaces/{ws2}/keys"),
+        json!({"name": "k", "scopes": ["all:all"]}),
+    )
+    .await;
+    Api::new(&sim, key2["key"].as_str().unwrap())
+        .get("/workspace-members")
+        .await;
+    let (_, totals) = ctl(&http, M::GET, format!("{base}/counters"), json!(null)).await;
+    assert_eq!(totals["requests"], 3);
+    assert_eq!(totals["rate_limited"], 0);
+    assert_eq!(sim.total_counters().requests, 3);
+    ctl(&http, M::DELETE, format!("{base}/requests"), json!(null)).await;
+    let api2 = Api::new(&sim, &key);
+    api2.get("/workspace-members").await;
     let (_, reqs) = ctl(&http, M::GET, format!("{base}/requests"), json!(null)).await;
-    assert_eq!(reqs.as_array().unwrap().len(), 2);
+    assert_eq!(reqs.as_array().unwrap().len(), 1);
     ctl(&http, M::DELETE, format!("{base}/requests"), json!(null)).await;
     assert!(sim.request_log().is_empty());
 
@@ -157,7 +183,7 @@ async fn control_api_mirrors_the_library() {
     .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     let (_, ids) = ctl(&http, M::GET, format!("{base}/workspaces"), json!(null)).await;
-    assert_eq!(ids, json!([ws]));
+    assert_eq!(ids, json!([ws, ws2]));
 }
 
 #[tokio::test]

@@ -4,16 +4,16 @@
 
 pub mod kinds;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use flotilla_instantly::{Client, ClientConfig, Pacer, Pacing, RateLimits};
-use flotilla_vault::Vault;
+use flotilla_vault::{Credential, Vault, VaultError};
 use rand::Rng;
 use serde::Serialize;
 use serde_json::{Value, json};
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -218,6 +218,23 @@ pub struct TargetCtx {
     pub checkpoint: Option<Value>,
 }
 
+/// What the engine loaded for a claim together with the rest of its batch (two queries per
+/// batch instead of two per target). `None` fields fall back to a read of their own.
+#[derive(Default)]
+struct Preloaded {
+    /// The batch was loaded: a missing workspace means it was removed.
+    loaded: bool,
+    workspace: Option<WorkspaceRow>,
+    credential: Option<Result<Credential, VaultError>>,
+}
+
+/// One finished attempt waiting for the group commit, and where to send whether it was written.
+type FinishRequest = (
+    Claim,
+    Finish,
+    oneshot::Sender<Result<bool, Arc<sqlx::Error>>>,
+);
+
 /// The engine of one process.
 pub struct Engine {
     store: Store,
@@ -228,6 +245,8 @@ pub struct Engine {
     owner: String,
     notify: Arc<Notify>,
     operations: Mutex<HashMap<Uuid, Arc<OperationRow>>>,
+    /// The group-commit writer of finished attempts, started by [`Engine::run`].
+    finisher: OnceLock<mpsc::UnboundedSender<FinishRequest>>,
 }
 
 impl Engine {
@@ -254,6 +273,7 @@ impl Engine {
             owner,
             notify,
             operations: Mutex::new(HashMap::new()),
+            finisher: OnceLock::new(),
         }
     }
 
@@ -270,12 +290,23 @@ impl Engine {
         let mut tasks = JoinSet::new();
         let lease_ms = self.config.lease().as_millis() as i64;
         tracing::info!(replica = %self.owner, "engine started");
+        let (finish_tx, finish_rx) = mpsc::unbounded_channel();
+        if self.finisher.set(finish_tx).is_ok() {
+            tokio::spawn(finish_writer(self.store.clone(), finish_rx));
+        }
         // Keys staged by imports whose rows ended while no engine ran (cancelled, crashed).
         if let Err(err) = kinds::import::sweep_staged(&self.store).await {
             tracing::warn!(error = %err, "sweeping staged import keys failed");
         }
+        let mut pruned_at = std::time::Instant::now();
         while !shutdown.is_cancelled() {
             while tasks.try_join_next().is_some() {}
+            if pruned_at.elapsed() >= Duration::from_secs(60) {
+                // Idle workspaces' pacing buckets are full again: forget them, so the pacer holds
+                // the workspaces in use, not every workspace this process ever called.
+                self.pacer.retain_recent();
+                pruned_at = std::time::Instant::now();
+            }
             let free = permits.available_permits();
             let mut claimed = 0;
             if free > 0 {
@@ -295,7 +326,10 @@ impl Engine {
                             metrics::counter!("flotilla_lease_reclaims_total").increment(1);
                             let _ = self.store.finalize_if_done(op).await;
                         }
+                        let mut preloaded = self.preload(&claims).await;
                         for claim in claims {
+                            let preloaded =
+                                preloaded.remove(&claim.workspace_id).unwrap_or_default();
                             if claim.reclaimed {
                                 metrics::counter!("flotilla_lease_reclaims_total").increment(1);
                             }
@@ -307,7 +341,7 @@ impl Engine {
                             let engine = self.clone();
                             let stop = hard_stop.clone();
                             tasks.spawn(async move {
-                                engine.run_claim(claim, stop).await;
+                                engine.run_claim(claim, preloaded, stop).await;
                                 drop(permit);
                             });
                         }
@@ -372,7 +406,48 @@ impl Engine {
         Ok(Some(op))
     }
 
-    async fn run_claim(self: Arc<Self>, claim: Claim, hard_stop: CancellationToken) {
+    /// Loads the workspaces and credentials of a claim batch. On a database error the targets
+    /// read their own (the error will show there if it persists).
+    async fn preload(&self, claims: &[Claim]) -> HashMap<Uuid, Preloaded> {
+        let ids: Vec<Uuid> = claims.iter().map(|c| c.workspace_id).collect();
+        let loaded = async {
+            let workspaces = self
+                .store
+                .workspaces_in(&ids)
+                .await
+                .map_err(|e| e.to_string())?;
+            let credentials = self
+                .vault
+                .access_credentials(&ids)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok::<_, String>((workspaces, credentials))
+        };
+        let (mut workspaces, mut credentials) = match loaded.await {
+            Ok(loaded) => loaded,
+            Err(err) => {
+                tracing::warn!(error = %err, "loading a claim batch failed; targets read their own");
+                return HashMap::new();
+            }
+        };
+        ids.iter()
+            .map(|id| {
+                let preloaded = Preloaded {
+                    loaded: true,
+                    workspace: workspaces.remove(id),
+                    credential: credentials.remove(id),
+                };
+                (*id, preloaded)
+            })
+            .collect()
+    }
+
+    async fn run_claim(
+        self: Arc<Self>,
+        claim: Claim,
+        preloaded: Preloaded,
+        hard_stop: CancellationToken,
+    ) {
         let started = std::time::Instant::now();
         let lost = CancellationToken::new();
         // The heartbeat is stopped between beats, never aborted: aborting it inside its write
@@ -405,7 +480,7 @@ impl Engine {
             })
         };
         let result = tokio::select! {
-            r = self.execute(&claim) => Some(r),
+            r = self.execute(&claim, preloaded) => Some(r),
             _ = lost.cancelled() => None,
             _ = hard_stop.cancelled() => {
                 if let Err(err) = self.store.release(&claim).await {
@@ -426,7 +501,7 @@ impl Engine {
         metrics::histogram!("flotilla_target_seconds").record(started.elapsed().as_secs_f64());
     }
 
-    async fn execute(&self, claim: &Claim) -> Result<Outcome, TargetError> {
+    async fn execute(&self, claim: &Claim, preloaded: Preloaded) -> Result<Outcome, TargetError> {
         let internal = |e: sqlx::Error| TargetError::transient("database_error", e.to_string());
         let Some(op) = self.operation(claim.operation_id).await.map_err(internal)? else {
             return Err(TargetError::permanent(
@@ -445,19 +520,26 @@ impl Engine {
             // creates, so it cannot be looked up (and is not `workspace_removed`) beforehand.
             return kinds::import::run_target(self, claim, &op).await;
         }
-        let Some(workspace) = self
-            .store
-            .workspace(claim.workspace_id, None)
-            .await
-            .map_err(internal)?
-        else {
+        let workspace = match preloaded.loaded {
+            true => preloaded.workspace,
+            false => self
+                .store
+                .workspace(claim.workspace_id, None)
+                .await
+                .map_err(internal)?,
+        };
+        let Some(workspace) = workspace else {
             return Ok(Outcome {
                 changes: Vec::new(),
                 code: "workspace_removed",
                 state: state::SKIPPED,
             });
         };
-        let client = self.client_for(&workspace).await?;
+        let credential = match preloaded.credential {
+            Some(credential) => credential,
+            None => self.vault.access_credential(workspace.id).await,
+        };
+        let client = self.client_with(&workspace, credential)?;
         let checkpoint = claim.checkpoint.clone();
         let ctx = TargetCtx {
             client,
@@ -472,20 +554,20 @@ impl Engine {
         runner.run(&ctx, &op.params, op.dry_run).await
     }
 
-    /// A client acting on `workspace` with its stored credential, paced on its Instantly
+    /// A client acting on `workspace` with its stored credential (as read from the vault), paced on its Instantly
     /// workspace and, for delegated workspaces, also on the admin credential.
-    pub async fn client_for(&self, workspace: &WorkspaceRow) -> Result<Client, TargetError> {
-        let credential = self
-            .vault
-            .access_credential(workspace.id)
-            .await
-            .map_err(|e| match e {
-                flotilla_vault::VaultError::NotFound { .. } => TargetError::permanent(
-                    "no_credential",
-                    "no credential is stored for this workspace",
-                ),
-                other => TargetError::permanent("credential_unavailable", other.to_string()),
-            })?;
+    fn client_with(
+        &self,
+        workspace: &WorkspaceRow,
+        credential: Result<Credential, VaultError>,
+    ) -> Result<Client, TargetError> {
+        let credential = credential.map_err(|e| match e {
+            flotilla_vault::VaultError::NotFound { .. } => TargetError::permanent(
+                "no_credential",
+                "no credential is stored for this workspace",
+            ),
+            other => TargetError::permanent("credential_unavailable", other.to_string()),
+        })?;
         let mut keys = vec![format!("ws:{}", workspace.instantly_workspace_id)];
         if credential.as_workspace.is_some()
             && self.config.pace_admin_credential
@@ -505,11 +587,32 @@ impl Engine {
             .map_err(|e| TargetError::permanent("client_error", e.to_string()))
     }
 
+    /// Writes a finished attempt through the group-commit writer (directly when the engine is
+    /// not running its loop). The writer finalizes the operations of what it wrote, except after
+    /// a failure: the tolerance is checked first, then the operation is finalized here.
+    async fn finish(&self, claim: &Claim, finish: Finish) -> Result<bool, Arc<sqlx::Error>> {
+        if let Some(writer) = self.finisher.get() {
+            let (reply, answer) = oneshot::channel();
+            if writer.send((claim.clone(), finish, reply)).is_ok()
+                && let Ok(written) = answer.await
+            {
+                return written;
+            }
+            return Err(Arc::new(sqlx::Error::PoolClosed));
+        }
+        let failed = finish.state == state::FAILED;
+        let written = self.store.finish(claim, &finish).await?;
+        if !failed {
+            self.store.finalize_if_done(claim.operation_id).await?;
+        }
+        Ok(written)
+    }
+
     async fn record(
         &self,
         claim: &Claim,
         result: Result<Outcome, TargetError>,
-    ) -> Result<(), sqlx::Error> {
+    ) -> Result<(), Arc<sqlx::Error>> {
         let op_id = claim.operation_id;
         match result {
             Ok(outcome) => {
@@ -519,9 +622,10 @@ impl Engine {
                     message: outcome.summary(),
                     changes: json!(outcome.changes),
                 };
-                self.store.finish(claim, &finish).await?;
+                self.finish(claim, finish).await?;
                 metrics::counter!("flotilla_targets_finished_total", "state" => outcome.state)
                     .increment(1);
+                Ok(())
             }
             Err(err) if err.transient && claim.attempt < self.config.target_attempts as i64 => {
                 let delay = backoff(
@@ -540,6 +644,7 @@ impl Engine {
                     .await?;
                 metrics::counter!("flotilla_target_retries_total", "code" => err.code.clone())
                     .increment(1);
+                Ok(())
             }
             Err(err) => {
                 let message = if err.transient {
@@ -559,14 +664,14 @@ impl Engine {
                     message,
                     changes: json!(err.changes),
                 };
-                if self.store.finish(claim, &finish).await? {
+                if self.finish(claim, finish).await? {
                     metrics::counter!("flotilla_targets_finished_total", "state" => "failed")
                         .increment(1);
                     self.check_tolerance(op_id).await?;
                 }
+                Ok(self.store.finalize_if_done(op_id).await?)
             }
         }
-        self.store.finalize_if_done(op_id).await
     }
 
     async fn check_tolerance(&self, op_id: Uuid) -> Result<(), sqlx::Error> {
@@ -584,6 +689,39 @@ impl Engine {
                 .await?;
         }
         Ok(())
+    }
+}
+
+/// The group commit of finished attempts: takes whatever has queued up (at most 256), writes it
+/// in one transaction, answers each sender, then finalizes the operations whose targets it
+/// wrote (not those with a failure in the batch: their tolerance is checked first, in
+/// [`Engine::record`]). On SQLite this turns N competing write transactions, each queueing on
+/// the busy timeout, into one.
+async fn finish_writer(store: Store, mut queue: mpsc::UnboundedReceiver<FinishRequest>) {
+    const MAX_BATCH: usize = 256;
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let items: Vec<(&Claim, &Finish)> = batch.iter().map(|(c, f, _)| (c, f)).collect();
+        let written = store.finish_many(&items).await.map_err(Arc::new);
+        metrics::histogram!("flotilla_finish_batch_size").record(batch.len() as f64);
+        let mut finalize = BTreeSet::new();
+        let mut failed = BTreeSet::new();
+        for (i, (claim, finish, reply)) in batch.drain(..).enumerate() {
+            let answer = written.as_ref().map(|w| w[i]).map_err(Arc::clone);
+            if matches!(answer, Ok(true)) {
+                if finish.state == state::FAILED {
+                    failed.insert(claim.operation_id);
+                } else {
+                    finalize.insert(claim.operation_id);
+                }
+            }
+            let _ = reply.send(answer);
+        }
+        for op in finalize.difference(&failed) {
+            if let Err(err) = store.finalize_if_done(*op).await {
+                tracing::warn!(error = %err, operation.id = %op, "finalizing an operation failed; the next finish retries");
+            }
+        }
     }
 }
 

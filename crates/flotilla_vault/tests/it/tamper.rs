@@ -135,3 +135,65 @@ flotilla_vault::both_backends!(wrong_kek_fails, |db: Database| async move {
         Stage::UnwrapDataKey,
     );
 });
+
+flotilla_vault::both_backends!(
+    batch_read_isolates_each_workspace,
+    |db: Database| async move {
+        use flotilla_vault::{CredentialSource, NewCredential, Purpose};
+        use secrecy::ExposeSecret;
+        let vault = vault(&db).await;
+        let (admin, sub, good, bad, nobody) = (
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+        );
+        let (admin_key, good_key) = (test_key(), test_key());
+        store_direct(&vault, admin, "inst-admin", &admin_key).await;
+        store_direct(&vault, good, "inst-good", &good_key).await;
+        let victim = store_direct(&vault, bad, "inst-bad", &test_key()).await;
+        let mut tx = db.pool().begin().await.unwrap();
+        vault
+            .store(
+                &mut tx,
+                NewCredential {
+                    workspace_id: sub,
+                    instantly_workspace_id: "inst-sub",
+                    purpose: Purpose::Access,
+                    source: CredentialSource::Delegated {
+                        admin_workspace_id: admin,
+                    },
+                },
+            )
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        set_blob(&db, bad, "ciphertext", blob(&db, good, "ciphertext").await).await;
+
+        // The sub is asked for without its admin: the admin row is fetched on the side.
+        let mut all = vault
+            .access_credentials(&[sub, good, bad, nobody])
+            .await
+            .unwrap();
+        assert_eq!(all.len(), 4);
+        let sub_cred = all.remove(&sub).unwrap().unwrap();
+        assert_eq!(sub_cred.secret.expose_secret(), admin_key.expose_secret());
+        assert_eq!(sub_cred.as_workspace.as_deref(), Some("inst-sub"));
+        assert_eq!(sub_cred.admin_workspace_id, Some(admin));
+        let good_cred = all.remove(&good).unwrap().unwrap();
+        assert_eq!(good_cred.secret.expose_secret(), good_key.expose_secret());
+        assert_eq!(good_cred.as_workspace, None);
+        assert_tampered(
+            all.remove(&bad).unwrap(),
+            victim.id,
+            Stage::DecryptCredential,
+        );
+        assert!(matches!(
+            all.remove(&nobody).unwrap(),
+            Err(Error::NotFound { workspace_id }) if workspace_id == nobody
+        ));
+        // Empty input, no query needed.
+        assert!(vault.access_credentials(&[]).await.unwrap().is_empty());
+    }
+);
