@@ -369,3 +369,79 @@ async fn demo_starts_prints_a_working_token_and_stops_on_sigterm() {
         .unwrap();
     assert!(status.success(), "{status:?}");
 }
+
+both!(cli_reports_print_csv_that_parses, |backend| {
+    let app = TestApp::start(backend).await;
+    let (_, a) = app.register("csv, \"quoted\" client", &["east"]).await;
+    let (_, b) = app.register("plain client", &["east"]).await;
+    app.sim.create_key(&b, "wide open", &["all:all"]);
+    let sync = flotilla(
+        &app.url,
+        ADMIN_TOKEN,
+        &["ops", "sync", "--all", "--watch"],
+        &[],
+    )
+    .await;
+    assert_eq!(sync.code, 0, "{}\n{}", sync.stdout, sync.stderr);
+
+    let run = flotilla(
+        &app.url,
+        ADMIN_TOKEN,
+        &["report", "api-keys", "--format", "csv"],
+        &[],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let mut reader = csv::Reader::from_reader(run.stdout.as_bytes());
+    let header: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        &header[..4],
+        ["workspace_id", "workspace_name", "key_id", "name"]
+    );
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    // One key per registered workspace, plus the extra one: each as the simulator holds it.
+    let mut expected: Vec<(String, String)> = [&a, &b]
+        .iter()
+        .flat_map(|ws| {
+            let state = app.sim.workspace(ws).unwrap();
+            state.api_keys.into_iter().map(|k| (k.id, k.name))
+        })
+        .collect();
+    let mut got: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| (r[col("key_id")].to_string(), r[col("name")].to_string()))
+        .collect();
+    expected.sort();
+    got.sort();
+    assert_eq!(got, expected);
+    assert!(
+        rows.iter()
+            .any(|r| &r[col("workspace_name")] == "csv, \"quoted\" client"),
+        "a name with a comma and quotes survives the CSV round trip"
+    );
+    assert!(
+        rows.iter()
+            .filter(|r| &r[col("name")] == "wide open")
+            .all(|r| r[col("flags")].split(' ').any(|f| f == "all_all"))
+    );
+
+    let access = flotilla(
+        &app.url,
+        ADMIN_TOKEN,
+        &["report", "access", "--format", "csv"],
+        &[],
+    )
+    .await;
+    assert_eq!(access.code, 0, "{}", access.stderr);
+    let members = csv::Reader::from_reader(access.stdout.as_bytes())
+        .records()
+        .count();
+    assert_eq!(members, 2, "each workspace's owner: {}", access.stdout);
+    app.stop().await;
+});

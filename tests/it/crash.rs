@@ -8,7 +8,7 @@ use std::time::Duration;
 use flotilla_instantly_sim::{SimConfig, Simulator};
 use flotilla_vault::testing::TestDb;
 use reqwest::StatusCode;
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
@@ -106,6 +106,114 @@ pub async fn api(
     (status, resp.json().await.unwrap_or(Value::Null))
 }
 
+/// What every test of real `flotilla serve` processes starts from: a simulator, a fresh
+/// database, vault keys, a data directory, and an HTTP client for the processes it starts.
+pub struct ProcessFixture {
+    pub sim: Simulator,
+    pub test_db: TestDb,
+    pub db_url: String,
+    pub keys: SecretString,
+    pub data: tempfile::TempDir,
+    pub http: reqwest::Client,
+}
+
+impl ProcessFixture {
+    /// A simulator answering after `latency_ms` and a fresh database on `backend`.
+    pub async fn start(backend: flotilla_vault::Backend, latency_ms: u64) -> ProcessFixture {
+        flotilla_vault::testing::init_test_logging();
+        let sim = Simulator::spawn(SimConfig {
+            latency: Duration::from_millis(latency_ms),
+            ..SimConfig::default()
+        })
+        .await
+        .expect("simulator");
+        let test_db = TestDb::new(backend).await;
+        ProcessFixture {
+            db_url: db_url(&test_db),
+            sim,
+            test_db,
+            keys: test_keys(),
+            data: tempfile::tempdir().expect("data dir"),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Starts `flotilla serve` with the fixture's data directory and `extra` variables.
+    pub async fn serve(&self, extra: &[(&str, &str)]) -> Serve {
+        self.serve_in(self.data.path(), extra).await
+    }
+
+    /// Starts `flotilla serve` with its own data directory (one per replica).
+    pub async fn serve_in(&self, data_dir: &std::path::Path, extra: &[(&str, &str)]) -> Serve {
+        spawn_serve(
+            &self.db_url,
+            &self.sim,
+            self.keys.expose_secret(),
+            data_dir,
+            extra,
+        )
+        .await
+    }
+
+    /// Calls a running service as the bootstrap admin.
+    pub async fn api(
+        &self,
+        url: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        api(&self.http, url, method, path, body).await
+    }
+
+    /// Creates `n` simulated workspaces, each with an `all:all` key, and registers them through
+    /// the service at `url` as `{prefix} {i}` with `labels`. Returns (Flotilla id, Instantly
+    /// workspace id, Instantly key id) per workspace.
+    pub async fn register_many(
+        &self,
+        url: &str,
+        n: usize,
+        prefix: &str,
+        labels: &[&str],
+    ) -> Vec<(uuid::Uuid, String, String)> {
+        let mut out = Vec::with_capacity(n);
+        for i in 0..n {
+            let name = format!("{prefix} {i}");
+            let ws = self.sim.create_workspace(&name);
+            let key = self.sim.create_key(&ws, "flotilla", &["all:all"]);
+            let (status, body) = self
+                .api(
+                    url,
+                    reqwest::Method::POST,
+                    "/v1/workspaces",
+                    Some(json!({ "name": name, "api_key": key.key, "labels": labels })),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+            let id = body["id"].as_str().expect("id").parse().expect("uuid");
+            out.push((id, ws, key.id));
+        }
+        out
+    }
+
+    /// Targets in `state`, across every operation (read straight from the database).
+    pub async fn targets_in(&self, state: &str) -> i64 {
+        use sqlx::Row;
+        sqlx::query("select count(*) as n from target where state = $1")
+            .bind(state)
+            .fetch_one(self.test_db.db().pool())
+            .await
+            .expect("count targets")
+            .try_get("n")
+            .expect("n")
+    }
+
+    /// Waits for an operation to finish on the service at `url`.
+    pub async fn wait_done(&self, url: &str, id: uuid::Uuid, timeout: Duration) -> Value {
+        wait_done(&self.http, url, ADMIN_TOKEN, id, timeout).await
+    }
+}
+
 /// Successful invites per (workspace, email) in the simulator's request log.
 pub fn invites_per_email(sim: &Simulator) -> BTreeMap<(String, String), usize> {
     let mut out = BTreeMap::new();
@@ -127,38 +235,17 @@ pub fn invites_per_email(sim: &Simulator) -> BTreeMap<(String, String), usize> {
 both!(
     sigkill_mid_operation_then_restart_finishes_exactly_once,
     |backend| {
-        flotilla_vault::testing::init_test_logging();
-        let sim = Simulator::spawn(SimConfig {
-            latency: Duration::from_millis(20),
-            ..SimConfig::default()
-        })
-        .await
-        .unwrap();
-        let test_db = TestDb::new(backend).await;
-        let url = db_url(&test_db);
-        let keys = test_keys();
-        let data = tempfile::tempdir().unwrap();
-        let http = reqwest::Client::new();
-        let mut first = spawn_serve(
-            &url,
-            &sim,
-            keys.expose_secret(),
-            data.path(),
-            &[("FLOTILLA_MAX_IN_FLIGHT", "8")],
-        )
-        .await;
-
-        let mut sim_ids = Vec::new();
-        for i in 0..200 {
-            let ws = sim.create_workspace(&format!("client-{i}"));
-            let key = sim.create_key(&ws, "flotilla", &["all:all"]);
-            let (status, body) = api(&http, &first.url, reqwest::Method::POST, "/v1/workspaces",
-            Some(json!({ "name": format!("client-{i}"), "api_key": key.key, "labels": ["crash"] }))).await;
-            assert_eq!(status, StatusCode::CREATED, "{body}");
-            sim_ids.push(ws);
-        }
+        let fx = ProcessFixture::start(backend, 20).await;
+        let mut first = fx.serve(&[("FLOTILLA_MAX_IN_FLIGHT", "8")]).await;
+        let sim_ids: Vec<String> = fx
+            .register_many(&first.url, 200, "client", &["crash"])
+            .await
+            .into_iter()
+            .map(|(_, ws, _)| ws)
+            .collect();
+        let (sim, http) = (&fx.sim, &fx.http);
         let emails = ["ana@agency.example", "ben@agency.example"];
-        let (status, op) = api(&http, &first.url, reqwest::Method::POST, "/v1/operations", Some(json!({
+        let (status, op) = api(http, &first.url, reqwest::Method::POST, "/v1/operations", Some(json!({
         "kind": "members.invite", "targets": { "labels": ["crash"] }, "params": { "emails": emails, "role": "editor" },
     }))).await;
         assert_eq!(status, StatusCode::ACCEPTED, "{op}");
@@ -167,7 +254,7 @@ both!(
         // Let it get part of the way, then kill it without warning.
         loop {
             let (_, op) = api(
-                &http,
+                http,
                 &first.url,
                 reqwest::Method::GET,
                 &format!("/v1/operations/{id}"),
@@ -182,31 +269,26 @@ both!(
         first.child.start_kill().unwrap();
         first.child.wait().await.unwrap();
 
-        let second = spawn_serve(&url, &sim, keys.expose_secret(), data.path(), &[]).await;
-        let op = wait_done(
-            &http,
-            &second.url,
-            ADMIN_TOKEN,
-            id,
-            Duration::from_secs(180),
-        )
-        .await;
+        let second = fx.serve(&[]).await;
+        let op = fx
+            .wait_done(&second.url, id, Duration::from_secs(180))
+            .await;
         assert_eq!(op["status"], "succeeded", "{op}");
         assert_eq!(op["counts"]["succeeded"], 200);
         for ws in &sim_ids {
-            let members = sim_members(&sim, ws);
+            let members = sim_members(sim, ws);
             assert_eq!(members.len(), 3, "{ws}: {members:?}");
             for email in emails {
                 assert!(members.contains(&(email.to_string(), "editor".to_string())));
             }
         }
-        let invites = invites_per_email(&sim);
+        let invites = invites_per_email(sim);
         assert_eq!(invites.len(), 400);
         assert!(
             invites.values().all(|n| *n == 1),
             "every email invited exactly once: {invites:?}"
         );
         drop(second);
-        test_db.cleanup().await;
+        fx.test_db.cleanup().await;
     }
 );

@@ -5,14 +5,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use flotilla_instantly_sim::{SimConfig, Simulator};
-use flotilla_vault::testing::TestDb;
 use reqwest::StatusCode;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::both;
-use crate::crash::{api, spawn_serve};
+use crate::crash::{ProcessFixture, api};
 use crate::support::*;
 
 /// Posts a raw body with a content type; returns (status, JSON body, raw text).
@@ -825,53 +824,18 @@ both!(
 both!(
     rotation_killed_mid_way_converges_with_no_orphan_key,
     |backend| {
-        flotilla_vault::testing::init_test_logging();
-        let sim = Simulator::spawn(SimConfig {
-            latency: Duration::from_millis(25),
-            ..SimConfig::default()
-        })
-        .await
-        .unwrap();
-        let test_db = TestDb::new(backend).await;
-        let url = db_url(&test_db);
-        let keys = test_keys();
-        let data = tempfile::tempdir().unwrap();
-        let http = reqwest::Client::new();
-        let mut first = spawn_serve(
-            &url,
-            &sim,
-            keys.expose_secret(),
-            data.path(),
-            &[("FLOTILLA_MAX_IN_FLIGHT", "8")],
-        )
-        .await;
-        let mut spaces = Vec::new();
-        for i in 0..50 {
-            let ws = sim.create_workspace(&format!("rot {i}"));
-            let key = sim.create_key(&ws, "flotilla", &["all:all"]);
-            let (status, body) = api(
-                &http,
-                &first.url,
-                reqwest::Method::POST,
-                "/v1/workspaces",
-                Some(json!({ "name": format!("rot {i}"), "api_key": key.key, "labels": ["rot"] })),
-            )
-            .await;
-            assert_eq!(status, StatusCode::CREATED, "{body}");
-            spaces.push((
-                body["id"].as_str().unwrap().parse::<Uuid>().unwrap(),
-                ws,
-                key.id,
-            ));
-        }
-        let (status, op) = api(&http, &first.url, reqwest::Method::POST, "/v1/operations", Some(json!({
+        let fx = ProcessFixture::start(backend, 25).await;
+        let mut first = fx.serve(&[("FLOTILLA_MAX_IN_FLIGHT", "8")]).await;
+        let spaces = fx.register_many(&first.url, 50, "rot", &["rot"]).await;
+        let (sim, http) = (&fx.sim, &fx.http);
+        let (status, op) = api(http, &first.url, reqwest::Method::POST, "/v1/operations", Some(json!({
         "kind": "credentials.rotate", "targets": { "labels": ["rot"] }, "params": { "scopes": ["all:all"] },
     }))).await;
         assert_eq!(status, StatusCode::ACCEPTED, "{op}");
         let id: Uuid = op["id"].as_str().unwrap().parse().unwrap();
         loop {
             let (_, op) = api(
-                &http,
+                http,
                 &first.url,
                 reqwest::Method::GET,
                 &format!("/v1/operations/{id}"),
@@ -886,34 +850,28 @@ both!(
         first.child.start_kill().unwrap();
         first.child.wait().await.unwrap();
 
-        let second = spawn_serve(&url, &sim, keys.expose_secret(), data.path(), &[]).await;
-        let op = wait_done(
-            &http,
-            &second.url,
-            ADMIN_TOKEN,
-            id,
-            Duration::from_secs(180),
-        )
-        .await;
+        let second = fx.serve(&[]).await;
+        let op = fx
+            .wait_done(&second.url, id, Duration::from_secs(180))
+            .await;
         assert_eq!(op["status"], "succeeded", "{op}");
         assert_eq!(op["counts"]["succeeded"], 50);
-        assert_rotated(&sim, &second.url, &http, &spaces, id).await;
+        assert_rotated(sim, &second.url, http, &spaces, id).await;
         // And every stored key works.
-        let (status, inv) = api(&http, &second.url, reqwest::Method::POST, "/v1/operations", Some(json!({
+        let (status, inv) = api(http, &second.url, reqwest::Method::POST, "/v1/operations", Some(json!({
         "kind": "members.invite", "targets": { "labels": ["rot"] }, "params": { "emails": ["x@agency.example"], "role": "view" },
     }))).await;
         assert_eq!(status, StatusCode::ACCEPTED, "{inv}");
-        let inv = wait_done(
-            &http,
-            &second.url,
-            ADMIN_TOKEN,
-            inv["id"].as_str().unwrap().parse().unwrap(),
-            Duration::from_secs(120),
-        )
-        .await;
+        let inv = fx
+            .wait_done(
+                &second.url,
+                inv["id"].as_str().unwrap().parse().unwrap(),
+                Duration::from_secs(120),
+            )
+            .await;
         assert_eq!(inv["counts"]["succeeded"], 50, "{inv}");
         drop(second);
-        test_db.cleanup().await;
+        fx.test_db.cleanup().await;
     }
 );
 
@@ -941,39 +899,22 @@ fn vault_cli(db_url: &str, keys: &str, data_dir: &std::path::Path, args: &[&str]
 both!(
     vault_status_and_rotate_are_reachable_from_the_binary,
     |backend| {
-        flotilla_vault::testing::init_test_logging();
-        let sim = Simulator::spawn(SimConfig::default()).await.unwrap();
-        let test_db = TestDb::new(backend).await;
-        let url = db_url(&test_db);
-        let k1 = flotilla_vault::generate_key_spec("k1");
-        let data = tempfile::tempdir().unwrap();
-        let http = reqwest::Client::new();
-        let mut serve = spawn_serve(&url, &sim, k1.expose_secret(), data.path(), &[]).await;
-        for i in 0..3 {
-            let ws = sim.create_workspace(&format!("v {i}"));
-            let key = sim.create_key(&ws, "flotilla", &["all:all"]);
-            let (status, body) = api(
-                &http,
-                &serve.url,
-                reqwest::Method::POST,
-                "/v1/workspaces",
-                Some(json!({ "name": format!("v {i}"), "api_key": key.key })),
-            )
-            .await;
-            assert_eq!(status, StatusCode::CREATED, "{body}");
-        }
+        let fx = ProcessFixture::start(backend, 0).await;
+        let (url, k1, data) = (&fx.db_url, &fx.keys, fx.data.path());
+        let mut serve = fx.serve(&[]).await;
+        fx.register_many(&serve.url, 3, "v", &[]).await;
         serve.child.start_kill().unwrap();
         serve.child.wait().await.unwrap();
 
-        let status = vault_cli(&url, k1.expose_secret(), data.path(), &["status", "--json"]);
+        let status = vault_cli(url, k1.expose_secret(), data, &["status", "--json"]);
         assert_eq!(status["primary_kek_id"], "k1");
         assert_eq!(status["rows_per_kek"], json!({ "k1": 3 }));
         let k2 = flotilla_vault::generate_key_spec("k2");
         let both_keys = format!("{},{}", k2.expose_secret(), k1.expose_secret());
-        let report = vault_cli(&url, &both_keys, data.path(), &["rotate", "--json"]);
+        let report = vault_cli(url, &both_keys, data, &["rotate", "--json"]);
         assert_eq!(report["rotated"], 3);
         assert_eq!(report["remaining"], 0);
-        let status = vault_cli(&url, k2.expose_secret(), data.path(), &["status", "--json"]);
+        let status = vault_cli(url, k2.expose_secret(), data, &["status", "--json"]);
         assert_eq!(status["rows_per_kek"], json!({ "k2": 3 }));
         assert_eq!(status["pending_rotation"], 0);
         // The table form works too.
@@ -981,14 +922,14 @@ both!(
             .args(["vault", "status"])
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("FLOTILLA_DATABASE_URL", &url)
+            .env("FLOTILLA_DATABASE_URL", url)
             .env("FLOTILLA_VAULT_KEYS", k2.expose_secret())
-            .env("FLOTILLA_DATA_DIR", data.path())
+            .env("FLOTILLA_DATA_DIR", data)
             .output()
             .unwrap();
         assert!(out.status.success());
         assert!(String::from_utf8_lossy(&out.stdout).contains("primary KEK       k2"));
-        test_db.cleanup().await;
+        fx.test_db.cleanup().await;
     }
 );
 

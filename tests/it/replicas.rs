@@ -8,15 +8,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use flotilla_instantly_sim::{RequestRecord, SimConfig, Simulator};
+use flotilla_instantly_sim::RequestRecord;
 use flotilla_vault::Backend;
-use flotilla_vault::testing::TestDb;
 use reqwest::StatusCode;
-use secrecy::ExposeSecret;
 use serde_json::json;
 use sqlx::Row;
 
-use crate::crash::{api, invites_per_email, spawn_serve};
+use crate::crash::{ProcessFixture, api, invites_per_email};
 use crate::support::*;
 
 const WORKSPACES: usize = 40;
@@ -54,17 +52,7 @@ fn overlaps(a: Span, b: Span) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_share_operations_and_survive_a_sigkill() {
-    flotilla_vault::testing::init_test_logging();
-    let sim = Simulator::spawn(SimConfig {
-        latency: Duration::from_millis(15),
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap();
-    let test_db = TestDb::new(Backend::Postgres).await;
-    let url = db_url(&test_db);
-    let keys = test_keys();
-    let http = reqwest::Client::new();
+    let fx = ProcessFixture::start(Backend::Postgres, 15).await;
     let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     let mut replicas = Vec::new();
     for (i, dir) in dirs.iter().enumerate() {
@@ -73,25 +61,16 @@ async fn replicas_share_operations_and_survive_a_sigkill() {
             ("FLOTILLA_REPLICA_ID", id.as_str()),
             ("FLOTILLA_MAX_IN_FLIGHT", "4"),
         ];
-        replicas.push(spawn_serve(&url, &sim, keys.expose_secret(), dir.path(), &extra).await);
+        replicas.push(fx.serve_in(dir.path(), &extra).await);
     }
     let api_url = replicas[1].url.clone();
-
-    let mut sim_ids = Vec::new();
-    for i in 0..WORKSPACES {
-        let ws = sim.create_workspace(&format!("client-{i}"));
-        let key = sim.create_key(&ws, "flotilla", &["all:all"]);
-        let (status, body) = api(
-            &http,
-            &api_url,
-            reqwest::Method::POST,
-            "/v1/workspaces",
-            Some(json!({ "name": format!("client-{i}"), "api_key": key.key, "labels": ["fleet"] })),
-        )
-        .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        sim_ids.push(ws);
-    }
+    let sim_ids: Vec<String> = fx
+        .register_many(&api_url, WORKSPACES, "client", &["fleet"])
+        .await
+        .into_iter()
+        .map(|(_, ws, _)| ws)
+        .collect();
+    let (sim, http, test_db) = (&fx.sim, &fx.http, &fx.test_db);
     sim.clear_request_log();
 
     // Two operations over the same workspaces at once: the per-workspace lane must serialise them.
@@ -101,7 +80,7 @@ async fn replicas_share_operations_and_survive_a_sigkill() {
         json!({ "kind": "members.invite", "targets": { "labels": ["fleet"] }, "params": { "emails": EMAILS, "role": "editor" } }),
     ] {
         let (status, op) = api(
-            &http,
+            http,
             &api_url,
             reqwest::Method::POST,
             "/v1/operations",
@@ -128,7 +107,7 @@ async fn replicas_share_operations_and_survive_a_sigkill() {
         }
     };
     loop {
-        let done = count_state(&test_db, "succeeded").await;
+        let done = fx.targets_in("succeeded").await;
         if done >= (WORKSPACES as i64) / 2 && running_under("replica-0").await > 0 {
             break;
         }
@@ -153,7 +132,7 @@ async fn replicas_share_operations_and_survive_a_sigkill() {
     assert!(!orphaned.is_empty(), "replica-0 died holding leases");
 
     for id in &ops {
-        let op = wait_done(&http, &api_url, ADMIN_TOKEN, *id, Duration::from_secs(180)).await;
+        let op = fx.wait_done(&api_url, *id, Duration::from_secs(180)).await;
         assert_eq!(op["status"], "succeeded", "{op}");
         assert_eq!(op["counts"]["succeeded"], WORKSPACES as i64, "{op}");
     }
@@ -234,7 +213,7 @@ async fn replicas_share_operations_and_survive_a_sigkill() {
         tag_posts.values().all(|n| *n == 1),
         "every tag created exactly once: {tag_posts:?}"
     );
-    let invites = invites_per_email(&sim);
+    let invites = invites_per_email(sim);
     assert_eq!(invites.len(), WORKSPACES * EMAILS.len());
     assert!(
         invites.values().all(|n| *n == 1),
@@ -249,19 +228,9 @@ async fn replicas_share_operations_and_survive_a_sigkill() {
                 "{ws}: {label}"
             );
         }
-        let members = sim_members(&sim, ws);
+        let members = sim_members(sim, ws);
         assert_eq!(members.len(), 3, "{ws}: {members:?}");
     }
     drop(replicas);
-    test_db.cleanup().await;
-}
-
-async fn count_state(test_db: &TestDb, state: &str) -> i64 {
-    sqlx::query("select count(*) as n from target where state = $1")
-        .bind(state)
-        .fetch_one(test_db.db().pool())
-        .await
-        .unwrap()
-        .try_get::<i64, _>("n")
-        .unwrap()
+    fx.test_db.cleanup().await;
 }

@@ -4,58 +4,31 @@
 
 use std::time::Duration;
 
-use flotilla_instantly_sim::{SimConfig, Simulator};
-use flotilla_vault::testing::TestDb;
 use reqwest::StatusCode;
-use secrecy::ExposeSecret;
 use serde_json::json;
 
 use crate::both;
-use crate::crash::{api, invites_per_email, spawn_serve};
+use crate::crash::{ProcessFixture, api, invites_per_email};
 use crate::support::*;
 
 both!(sigterm_drains_releases_leases_and_exits_zero, |backend| {
-    flotilla_vault::testing::init_test_logging();
     // Latency keeps targets in flight when the signal arrives.
-    let sim = Simulator::spawn(SimConfig {
-        latency: Duration::from_millis(40),
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap();
-    let test_db = TestDb::new(backend).await;
-    let url = db_url(&test_db);
-    let keys = test_keys();
-    let data = tempfile::tempdir().unwrap();
-    let http = reqwest::Client::new();
-    let mut first = spawn_serve(
-        &url,
-        &sim,
-        keys.expose_secret(),
-        data.path(),
-        &[
+    let fx = ProcessFixture::start(backend, 40).await;
+    let mut first = fx
+        .serve(&[
             ("FLOTILLA_MAX_IN_FLIGHT", "4"),
             ("FLOTILLA_SHUTDOWN_GRACE_SECONDS", "3"),
-        ],
-    )
-    .await;
-    let mut sim_ids = Vec::new();
-    for i in 0..40 {
-        let ws = sim.create_workspace(&format!("client-{i}"));
-        let key = sim.create_key(&ws, "flotilla", &["all:all"]);
-        let (status, body) = api(
-            &http,
-            &first.url,
-            reqwest::Method::POST,
-            "/v1/workspaces",
-            Some(json!({ "name": format!("client-{i}"), "api_key": key.key, "labels": ["drain"] })),
-        )
+        ])
         .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        sim_ids.push(ws);
-    }
+    let sim_ids: Vec<String> = fx
+        .register_many(&first.url, 40, "client", &["drain"])
+        .await
+        .into_iter()
+        .map(|(_, ws, _)| ws)
+        .collect();
+    let (sim, http) = (&fx.sim, &fx.http);
     let (status, op) = api(
-        &http,
+        http,
         &first.url,
         reqwest::Method::POST,
         "/v1/operations",
@@ -71,7 +44,7 @@ both!(sigterm_drains_releases_leases_and_exits_zero, |backend| {
     // Wait until work is under way, then ask politely.
     loop {
         let (_, op) = api(
-            &http,
+            http,
             &first.url,
             reqwest::Method::GET,
             &format!("/v1/operations/{id}"),
@@ -106,33 +79,14 @@ both!(sigterm_drains_releases_leases_and_exits_zero, |backend| {
     drop(events);
 
     // Nothing is left claimed: finished targets are recorded, the rest are pending again.
-    use sqlx::Row;
-    let running: i64 = sqlx::query("select count(*) as n from target where state = $1")
-        .bind("running")
-        .fetch_one(test_db.db().pool())
-        .await
-        .unwrap()
-        .try_get("n")
-        .unwrap();
     assert_eq!(
-        running, 0,
+        fx.targets_in("running").await,
+        0,
         "no target left running after a graceful shutdown"
     );
-    let done: i64 = sqlx::query("select count(*) as n from target where state = $1")
-        .bind("succeeded")
-        .fetch_one(test_db.db().pool())
-        .await
-        .unwrap()
-        .try_get("n")
-        .unwrap();
+    let done = fx.targets_in("succeeded").await;
     assert!(done >= 4, "{done} targets were recorded before the exit");
-    let pending: i64 = sqlx::query("select count(*) as n from target where state = $1")
-        .bind("pending")
-        .fetch_one(test_db.db().pool())
-        .await
-        .unwrap()
-        .try_get("n")
-        .unwrap();
+    let pending = fx.targets_in("pending").await;
     // With 4 in flight and claiming stopped at the signal, most targets were never started.
     assert!(pending > 0, "the shutdown stopped claiming ({done} done)");
     assert_eq!(
@@ -142,23 +96,18 @@ both!(sigterm_drains_releases_leases_and_exits_zero, |backend| {
     );
 
     // A restart finishes the rest, each invite sent once.
-    let second = spawn_serve(&url, &sim, keys.expose_secret(), data.path(), &[]).await;
-    let op = wait_done(
-        &http,
-        &second.url,
-        ADMIN_TOKEN,
-        id,
-        Duration::from_secs(120),
-    )
-    .await;
+    let second = fx.serve(&[]).await;
+    let op = fx
+        .wait_done(&second.url, id, Duration::from_secs(120))
+        .await;
     assert_eq!(op["status"], "succeeded", "{op}");
     assert_eq!(op["counts"]["succeeded"], 40);
     for ws in &sim_ids {
-        assert_eq!(sim_members(&sim, ws).len(), 3, "{ws}");
+        assert_eq!(sim_members(sim, ws).len(), 3, "{ws}");
     }
-    let invites = invites_per_email(&sim);
+    let invites = invites_per_email(sim);
     assert_eq!(invites.len(), 80);
     assert!(invites.values().all(|n| *n == 1), "{invites:?}");
     drop(second);
-    test_db.cleanup().await;
+    fx.test_db.cleanup().await;
 });

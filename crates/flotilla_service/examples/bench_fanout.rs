@@ -2,18 +2,21 @@
 //! at the same concurrency measured in the same run.
 //!
 //! ```sh
-//! cargo build --release -p flotilla_instantly_sim --bin instantly-sim
-//! cargo run --release -p flotilla_service --example bench_fanout -- --workspaces 1000 --invites 5
-//! cargo run --release -p flotilla_service --example bench_fanout -- --workspaces 1 --invites 1000
+//! cargo build --release -p flotilla_service -p flotilla_instantly_sim --bins --examples
+//! ./target/release/examples/bench_fanout --workspaces 1000 --invites 5
+//! ./target/release/examples/bench_fanout --workspaces 1 --invites 1000
 //! ```
 //!
-//! The simulator runs as its own process (`instantly-sim`, found next to this example's build
-//! directory or given with `--sim-bin`), so the peak memory printed is Flotilla's alone: the
-//! service, the engine, the embedded database and the baseline loop's client. `--in-process`
-//! runs the simulator inside this process instead (the figures before 2026-12-04 were taken
-//! that way). Prints wall time, upstream calls/s, the plain-loop ceiling and the ratio, 429s
-//! received and peak memory (VmHWM) of this process and of the simulator. With one workspace it
-//! also prints the achieved request rate against the configured pace.
+//! Three processes: this driver (it registers the workspaces straight into the database and
+//! runs the plain loop), the simulator (`instantly-sim`) and `flotilla serve`, both found in
+//! this example's build directory. So the service's peak memory and CPU time are its own.
+//! `--in-process` runs all three in this process instead (the figures before 2026-12-04 were
+//! taken that way). Prints wall time, upstream calls/s, the plain-loop ceiling and the ratio,
+//! CPU per upstream call, 429s, and peak memory (VmHWM) of each process. With one workspace it
+//! also prints the achieved request rate against the configured pace. Flags: `--workspaces N`,
+//! `--invites K`, `--latency-ms MS` (default 50), `--postgres`, `--in-process`, `--sim-bin PATH`;
+//! `FLOTILLA_MAX_IN_FLIGHT` and `FLOTILLA_ITEM_CONCURRENCY` apply to both sides;
+//! `BENCH_SERVE_PREFIX` runs the service under a profiler (e.g. `heaptrack -o /tmp/serve`).
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -84,6 +87,21 @@ fn status_mib(pid: &str, field: &str) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
+/// CPU time (user + system) a process has used, in seconds.
+fn cpu_seconds(pid: &str) -> f64 {
+    // /proc/<pid>/stat fields 14 and 15 (utime, stime) in clock ticks; the comm field may hold
+    // spaces, so count from the closing parenthesis. 100 ticks/s on Linux.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let rest = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let ticks = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+            Some(ticks / 100.0)
+        })
+        .unwrap_or(f64::NAN)
+}
+
 /// Peak resident memory (VmHWM) of a process, in MiB.
 fn peak_rss_mib(pid: &str) -> f64 {
     status_mib(pid, "VmHWM")
@@ -131,7 +149,7 @@ impl Upstream {
         anyhow::ensure!(
             bin.exists(),
             "{} not found: build it first with `cargo build --release -p flotilla_instantly_sim \
-             --bin instantly-sim`, pass --sim-bin, or use --in-process",
+             --bins`, pass --sim-bin, or use --in-process",
             bin.display()
         );
         let mut child = tokio::process::Command::new(&bin)
@@ -225,6 +243,154 @@ impl Upstream {
     }
 }
 
+/// Flotilla under test: `flotilla serve` in its own process (so its memory and CPU are its
+/// own), or the same service inside this process.
+struct Service {
+    url: String,
+    child: Option<tokio::process::Child>,
+    in_process: Option<(
+        tokio::task::JoinHandle<anyhow::Result<()>>,
+        tokio_util::sync::CancellationToken,
+    )>,
+}
+
+impl Service {
+    async fn in_process(state: flotilla_service::api::AppState) -> anyhow::Result<Service> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let server = tokio::spawn(flotilla_service::app::serve(
+            state,
+            listener,
+            shutdown.clone(),
+        ));
+        Ok(Service {
+            url,
+            child: None,
+            in_process: Some((server, shutdown)),
+        })
+    }
+
+    async fn spawn(
+        args: &Args,
+        db: &TestDb,
+        sim_url: &str,
+        keys: &SecretString,
+        token: &SecretString,
+    ) -> anyhow::Result<Service> {
+        let bin = std::env::current_exe()?
+            .parent()
+            .and_then(|examples| examples.parent())
+            .context("locating the build directory")?
+            .join("flotilla");
+        anyhow::ensure!(
+            bin.exists(),
+            "{} not found: build it first with `cargo build --release -p flotilla_service`, \
+             or use --in-process",
+            bin.display()
+        );
+        let db_url = match (db.sqlite_path(), db.postgres_name()) {
+            (Some(path), _) => format!("sqlite://{}", path.display()),
+            (None, Some(name)) => {
+                let server = std::env::var(flotilla_vault::testing::POSTGRES_URL_VAR)
+                    .unwrap_or_else(|_| flotilla_vault::testing::DEFAULT_POSTGRES_URL.into());
+                let base = server.rsplit_once('/').map_or(server.as_str(), |(b, _)| b);
+                format!("{base}/{name}")
+            }
+            (None, None) => anyhow::bail!("the test database has neither a path nor a name"),
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let url = format!("http://127.0.0.1:{port}");
+        let data_dir = std::env::temp_dir().join(format!("flotilla-bench-{}", Uuid::now_v7()));
+        // `BENCH_SERVE_PREFIX="heaptrack -o /tmp/serve"` runs the service under a profiler.
+        let prefix = std::env::var("BENCH_SERVE_PREFIX").unwrap_or_default();
+        let mut prefix = prefix.split_whitespace();
+        let mut command = match prefix.next() {
+            Some(program) => {
+                let mut c = tokio::process::Command::new(program);
+                c.args(prefix).arg(&bin);
+                c
+            }
+            None => tokio::process::Command::new(&bin),
+        };
+        let child = command
+            .arg("serve")
+            .env("FLOTILLA_DATABASE_URL", db_url)
+            .env("FLOTILLA_LISTEN", format!("127.0.0.1:{port}"))
+            .env("FLOTILLA_INSTANTLY_BASE_URL", sim_url)
+            .env("FLOTILLA_VAULT_KEYS", keys.expose_secret())
+            .env("FLOTILLA_ADMIN_TOKEN", token.expose_secret())
+            .env("FLOTILLA_DATA_DIR", &data_dir)
+            .env("FLOTILLA_POLL_MS", "20")
+            .env(
+                "FLOTILLA_MAX_TARGETS",
+                args.workspaces.max(20_000).to_string(),
+            )
+            .env("FLOTILLA_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        let http = reqwest::Client::new();
+        for _ in 0..600 {
+            if let Ok(r) = http.get(format!("{url}/readyz")).send().await
+                && r.status().is_success()
+            {
+                return Ok(Service {
+                    url,
+                    child: Some(child),
+                    in_process: None,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        anyhow::bail!("flotilla serve did not become ready")
+    }
+
+    fn pid(&self) -> String {
+        match self.child.as_ref().and_then(|c| c.id()) {
+            Some(pid) => pid.to_string(),
+            None => "self".into(),
+        }
+    }
+
+    fn cpu_seconds(&self) -> f64 {
+        cpu_seconds(&self.pid())
+    }
+
+    fn peak_rss_mib(&self) -> f64 {
+        peak_rss_mib(&self.pid())
+    }
+
+    fn status_mib(&self, field: &str) -> f64 {
+        status_mib(&self.pid(), field)
+    }
+
+    async fn stop(self) {
+        if let Some(mut child) = self.child {
+            if let Some(pid) = child.id() {
+                // SIGTERM: a graceful stop, as in production (and to the service itself when a
+                // BENCH_SERVE_PREFIX wrapper started it).
+                let _ = std::process::Command::new("pkill")
+                    .args(["-TERM", "-P"])
+                    .arg(pid.to_string())
+                    .status();
+                let _ = std::process::Command::new("kill")
+                    .arg(pid.to_string())
+                    .status();
+            }
+            let _ = tokio::time::timeout(Duration::from_secs(30), child.wait()).await;
+        }
+        if let Some((server, shutdown)) = self.in_process {
+            shutdown.cancel();
+            let _ = server.await;
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = args();
@@ -294,6 +460,7 @@ async fn main() -> anyhow::Result<()> {
     let base_emails = emails("base", args.invites);
     let sim_url: url::Url = sim.base_url.parse()?;
     let (before, _) = sim.totals().await?;
+    let cpu_base_start = cpu_seconds("self");
     let started = Instant::now();
     stream::iter(sim_keys.iter())
         .for_each_concurrent(max_in_flight, |(ws, key)| {
@@ -325,27 +492,27 @@ async fn main() -> anyhow::Result<()> {
         })
         .await;
     let base_secs = started.elapsed().as_secs_f64();
+    let base_cpu = cpu_seconds("self") - cpu_base_start;
     let (after_base, base_429) = sim.totals().await?;
     let base_calls = after_base - before;
     let base_rate = base_calls as f64 / base_secs;
-    let rss_before_engine = peak_rss_mib("self");
 
-    // Flotilla: one members.invite operation over every workspace.
+    // Flotilla: one members.invite operation over every workspace, through the REST API.
+    drop((http, pacer));
     sim.clear_log().await?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}", listener.local_addr()?);
-    let shutdown = tokio_util::sync::CancellationToken::new();
     let token = flotilla_service::auth::new_token();
     flotilla_service::auth::ensure_bootstrap_admin(&state.store, Some(&token)).await?;
-    let store = state.store.clone();
-    let server = tokio::spawn(flotilla_service::app::serve(
-        state,
-        listener,
-        shutdown.clone(),
-    ));
+    let service = if args.in_process {
+        Service::in_process(state).await?
+    } else {
+        drop(state);
+        Service::spawn(&args, &test_db, &sim.base_url, &keys, &token).await?
+    };
+    let http = reqwest::Client::new();
+    let cpu_start = service.cpu_seconds();
     let started = Instant::now();
     let op: serde_json::Value = http
-        .post(format!("{url}/v1/operations"))
+        .post(format!("{}/v1/operations", service.url))
         .bearer_auth(token.expose_secret())
         .json(&json!({
             "kind": "members.invite",
@@ -354,23 +521,32 @@ async fn main() -> anyhow::Result<()> {
         }))
         .send()
         .await?
+        .error_for_status()?
         .json()
         .await?;
     let id: Uuid = op["id"].as_str().context("operation id")?.parse()?;
     loop {
-        let op = store.operation(id).await?.context("operation")?;
-        if op.finished_at.is_some() {
-            anyhow::ensure!(op.status == "succeeded", "operation ended {}", op.status);
+        let op: Value = http
+            .get(format!("{}/v1/operations/{id}", service.url))
+            .bearer_auth(token.expose_secret())
+            .send()
+            .await?
+            .json()
+            .await?;
+        if !op["finished_at"].is_null() {
+            anyhow::ensure!(op["status"] == "succeeded", "operation ended {op}");
             break;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let secs = started.elapsed().as_secs_f64();
+    let cpu = service.cpu_seconds() - cpu_start;
     let (after, all_429) = sim.totals().await?;
     let calls = after - after_base;
     let rate = calls as f64 / secs;
-    shutdown.cancel();
-    let _ = server.await;
+    let service_peak = service.peak_rss_mib();
+    let service_anon = service.status_mib("RssAnon");
+    service.stop().await;
 
     println!(
         "fan-out: {} workspaces x {} invites, simulator latency {} ms ({})",
@@ -378,9 +554,9 @@ async fn main() -> anyhow::Result<()> {
         args.invites,
         args.latency_ms,
         if args.in_process {
-            "simulator in this process"
+            "simulator and service in this process"
         } else {
-            "simulator in its own process"
+            "simulator, service and this driver in separate processes"
         }
     );
     println!("  plain loop : {base_calls} calls in {base_secs:.2}s = {base_rate:.0} calls/s");
@@ -390,23 +566,25 @@ async fn main() -> anyhow::Result<()> {
         rate / base_rate
     );
     println!(
+        "  CPU        : {:.0} µs per upstream call ({cpu:.1} s), plain loop {:.0} µs ({base_cpu:.1} s): {:.1}x",
+        cpu * 1e6 / calls as f64,
+        base_cpu * 1e6 / base_calls as f64,
+        (cpu / calls as f64) / (base_cpu / base_calls as f64)
+    );
+    println!(
         "  429s       : {} (plain loop {base_429})",
         all_429 - base_429
     );
-    println!(
-        "  peak RSS   : {:.0} MiB this process ({:.0} MiB before the engine ran){}",
-        peak_rss_mib("self"),
-        rss_before_engine,
-        match sim.peak_rss_mib() {
-            Some(mib) => format!("; simulator {mib:.0} MiB"),
-            None => " (simulator included)".into(),
-        }
-    );
-    println!(
-        "  resident   : {:.0} MiB now, of which heap and stacks (RssAnon) {:.0} MiB",
-        status_mib("self", "VmRSS"),
-        status_mib("self", "RssAnon")
-    );
+    match sim.peak_rss_mib() {
+        Some(sim_mib) => println!(
+            "  peak RSS   : flotilla serve {service_peak:.0} MiB (heap and stacks now {service_anon:.0} MiB); \
+             simulator {sim_mib:.0} MiB; this driver {:.0} MiB",
+            peak_rss_mib("self")
+        ),
+        None => println!(
+            "  peak RSS   : {service_peak:.0} MiB, the whole process (simulator, service, plain loop)"
+        ),
+    }
     if args.workspaces == 1 {
         let writes = sim.write_times_ms().await?;
         if let (Some(first), Some(last)) = (writes.first(), writes.last()) {

@@ -462,8 +462,10 @@ impl Store {
         for chunk in ids.chunks(500) {
             let list = placeholders(1, chunk.len());
             let mut rows = Vec::with_capacity(chunk.len());
+            // Not kept as prepared statements: the list length varies with every batch, and a
+            // cached statement per length would fill every connection's statement cache.
             let sql = format!("select * from workspace where id in ({list})");
-            let mut query = sqlx::query(&sql);
+            let mut query = sqlx::query(&sql).persistent(false);
             for id in chunk {
                 query = query.bind(id.to_string());
             }
@@ -474,7 +476,7 @@ impl Store {
                 "select workspace_id, label from workspace_label where workspace_id in ({list}) \
                  order by workspace_id, label"
             );
-            let mut query = sqlx::query(&sql);
+            let mut query = sqlx::query(&sql).persistent(false);
             for id in chunk {
                 query = query.bind(id.to_string());
             }
@@ -1091,7 +1093,7 @@ impl Store {
                     "delete from workspace_lane where lease_owner = $1 and workspace_id in ({})",
                     placeholders(2, chunk.len())
                 );
-                let mut query = sqlx::query(&sql).bind(owner);
+                let mut query = sqlx::query(&sql).persistent(false).bind(owner);
                 for ws in chunk {
                     query = query.bind(ws);
                 }

@@ -755,7 +755,8 @@ async fn fetch_access_many(
         let sql = format!(
             "SELECT {COLUMNS} FROM vault_credential WHERE purpose = 'access' AND workspace_id IN ({list})"
         );
-        let mut query = sqlx::query(&sql);
+        // Not a cached prepared statement: the list length varies with every call.
+        let mut query = sqlx::query(&sql).persistent(false);
         for id in chunk {
             query = query.bind(id.to_string());
         }

@@ -301,7 +301,7 @@ impl Engine {
         let mut pruned_at = std::time::Instant::now();
         while !shutdown.is_cancelled() {
             while tasks.try_join_next().is_some() {}
-            if pruned_at.elapsed() >= Duration::from_secs(60) {
+            if pruned_at.elapsed() >= Duration::from_secs(5) {
                 // Idle workspaces' pacing buckets are full again: forget them, so the pacer holds
                 // the workspaces in use, not every workspace this process ever called.
                 self.pacer.retain_recent();
