@@ -3,3 +3,7 @@
 -- of every operation on each claim (quadratic in the size of a large operation).
 drop index target_claimable;
 create index target_claimable on target (state, next_attempt_at, operation_id, seq);
+
+-- The engine's sweep for operations whose every target has ended but whose status was never
+-- written (a finalization lost to a database error) reads the open operations only.
+create index operation_by_status on operation (status);

@@ -439,3 +439,34 @@ both!(
         app.stop().await;
     }
 );
+
+both!(
+    an_operation_left_open_after_its_last_target_is_finalized,
+    |backend| {
+        let app = TestApp::start(backend).await;
+        for i in 0..3 {
+            app.register(&format!("ws-{i}"), &["open"]).await;
+        }
+        let id = app
+            .start_op(json!({
+                "kind": "members.invite", "targets": { "labels": ["open"] },
+                "params": { "emails": ["ana@agency.example"], "role": "view" },
+            }))
+            .await;
+        let op = app.wait_done(id).await;
+        assert_eq!(op["status"], "succeeded");
+        // As if the finalization after the last finish had been lost to a database error.
+        sqlx::query("update operation set status = 'running', finished_at = null where id = $1")
+            .bind(id.to_string())
+            .execute(app.db.pool())
+            .await
+            .unwrap();
+        let (_, open) = app.get(&format!("/v1/operations/{id}")).await;
+        assert_eq!(open["status"], "running");
+        // The engine's housekeeping (every 5 s) writes it again.
+        let op = app.wait_done(id).await;
+        assert_eq!(op["status"], "succeeded", "{op}");
+        assert_eq!(op["counts"]["succeeded"], 3);
+        app.stop().await;
+    }
+);

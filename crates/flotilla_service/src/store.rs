@@ -813,6 +813,23 @@ impl Store {
         Ok(())
     }
 
+    /// Finalizes every open operation none of whose targets is still pending or running (its
+    /// last finish was written but the finalization after it failed). Returns how many.
+    pub async fn finalize_stranded(&self) -> Result<usize, sqlx::Error> {
+        let rows = sqlx::query(
+            "select o.id from operation o where o.status in ('pending', 'running') \
+             and not exists (select 1 from target t where t.operation_id = o.id \
+             and t.state in ('pending', 'running'))",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        for row in &rows {
+            self.finalize_if_done(parse_uuid(&row.try_get::<String, _>("id")?)?)
+                .await?;
+        }
+        Ok(rows.len())
+    }
+
     // ---------------------------------------------------------------- engine
 
     /// Claims up to `max` runnable targets for `owner`, at most one per workspace across all

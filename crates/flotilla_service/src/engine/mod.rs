@@ -302,10 +302,17 @@ impl Engine {
         while !shutdown.is_cancelled() {
             while tasks.try_join_next().is_some() {}
             if pruned_at.elapsed() >= Duration::from_secs(5) {
-                // Idle workspaces' pacing buckets are full again: forget them, so the pacer holds
-                // the workspaces in use, not every workspace this process ever called.
+                // Housekeeping. Idle workspaces' pacing buckets are full again: forget them, so
+                // the pacer holds the workspaces in use, not every workspace ever called.
                 self.pacer.retain_recent();
                 pruned_at = std::time::Instant::now();
+                // A finalization lost to a database error would leave its operation `running`
+                // for ever; any replica's sweep writes it.
+                match self.store.finalize_stranded().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(operations = n, "finalized operations left open"),
+                    Err(err) => tracing::warn!(error = %err, "sweeping open operations failed"),
+                }
             }
             let free = permits.available_permits();
             let mut claimed = 0;
@@ -719,7 +726,7 @@ async fn finish_writer(store: Store, mut queue: mpsc::UnboundedReceiver<FinishRe
         }
         for op in finalize.difference(&failed) {
             if let Err(err) = store.finalize_if_done(*op).await {
-                tracing::warn!(error = %err, operation.id = %op, "finalizing an operation failed; the next finish retries");
+                tracing::warn!(error = %err, operation.id = %op, "finalizing an operation failed; the housekeeping sweep retries");
             }
         }
     }

@@ -139,20 +139,14 @@ fn validate_scopes(
         )
         .with_details(json!({ "field": field, "limit": limits.max_items })));
     }
-    let mut out: Vec<String> = Vec::with_capacity(scopes.len());
-    for scope in scopes {
-        if !Scope::is_known_str(&scope) {
-            return Err(ApiError::bad_request(
-                "invalid_scope",
-                format!("unknown Instantly scope {scope:?}"),
-            )
-            .with_details(json!({ "field": field, "scope": scope })));
-        }
-        if !out.contains(&scope) {
-            out.push(scope);
-        }
+    if let Some(scope) = scopes.iter().find(|s| !Scope::is_known_str(s)) {
+        return Err(ApiError::bad_request(
+            "invalid_scope",
+            format!("unknown Instantly scope {scope:?}"),
+        )
+        .with_details(json!({ "field": field, "scope": scope })));
     }
-    Ok(out)
+    Ok(super::unique_in_order(scopes))
 }
 
 /// The deterministic name of the key an operation creates in a workspace: the requested name
@@ -407,23 +401,23 @@ impl Kind for Revoke {
                 )
                 .with_details(json!({ "field": "params.key_ids", "limit": limits.max_items })));
             }
-            let mut out: Vec<String> = Vec::new();
-            for id in ids {
-                // instantly-api.md §1: ids are UUID strings; they go into a URL path.
-                let parsed = uuid::Uuid::parse_str(&id).map_err(|_| {
-                    ApiError::bad_request(
-                        "invalid_key_id",
-                        format!("not an Instantly key id: {id:?}"),
-                    )
-                    .with_details(json!({ "field": "params.key_ids", "value": id }))
-                })?;
-                let id = parsed.hyphenated().to_string();
-                if !out.contains(&id) {
-                    out.push(id);
-                }
-            }
+            // instantly-api.md §1: ids are UUID strings; they go into a URL path.
+            let ids = ids
+                .iter()
+                .map(|id| {
+                    uuid::Uuid::parse_str(id)
+                        .map(|u| u.hyphenated().to_string())
+                        .map_err(|_| {
+                            ApiError::bad_request(
+                                "invalid_key_id",
+                                format!("not an Instantly key id: {id:?}"),
+                            )
+                            .with_details(json!({ "field": "params.key_ids", "value": id }))
+                        })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
             return Ok(RevokeParams {
-                key_ids: Some(out),
+                key_ids: Some(super::unique_in_order(ids)),
                 name_prefix: None,
                 scopes_any: None,
             });

@@ -65,23 +65,22 @@ fn validate(params: CampaignsParams, limits: &Limits) -> Result<CampaignsParams,
                     json!({ "field": "params.campaign_ids", "limit": limits.max_items }),
                 ));
             }
-            let mut out: Vec<String> = Vec::new();
-            for raw in ids {
-                let id = uuid::Uuid::parse_str(&raw)
-                    .map(|u| u.hyphenated().to_string())
-                    .map_err(|_| {
-                        ApiError::bad_request(
-                            "invalid_campaign_id",
-                            format!("not a campaign id: {raw:?}"),
-                        )
-                        .with_details(json!({ "field": "params.campaign_ids", "value": raw }))
-                    })?;
-                if !out.contains(&id) {
-                    out.push(id);
-                }
-            }
+            let ids = ids
+                .iter()
+                .map(|raw| {
+                    uuid::Uuid::parse_str(raw)
+                        .map(|u| u.hyphenated().to_string())
+                        .map_err(|_| {
+                            ApiError::bad_request(
+                                "invalid_campaign_id",
+                                format!("not a campaign id: {raw:?}"),
+                            )
+                            .with_details(json!({ "field": "params.campaign_ids", "value": raw }))
+                        })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
             Ok(CampaignsParams {
-                campaign_ids: Some(out),
+                campaign_ids: Some(super::unique_in_order(ids)),
                 tag: None,
             })
         }

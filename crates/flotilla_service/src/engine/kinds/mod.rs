@@ -272,14 +272,21 @@ pub fn normalize_emails(emails: Vec<String>, limits: &Limits) -> Result<Vec<Stri
         )
         .with_details(serde_json::json!({ "field": "params.emails", "limit": limits.max_items })));
     }
-    let mut out: Vec<String> = Vec::with_capacity(emails.len());
-    for e in emails {
-        let e = normalize_email(&e)?;
-        if !out.contains(&e) {
-            out.push(e);
-        }
-    }
-    Ok(out)
+    let emails = emails
+        .iter()
+        .map(|e| normalize_email(e))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(unique_in_order(emails))
+}
+
+/// `items` without repeats, first occurrence kept, in linear time (request lists may hold
+/// `FLOTILLA_MAX_ITEMS` entries).
+pub fn unique_in_order(items: Vec<String>) -> Vec<String> {
+    let mut seen = std::collections::HashSet::with_capacity(items.len());
+    items
+        .into_iter()
+        .filter(|item| seen.insert(item.clone()))
+        .collect()
 }
 
 #[cfg(test)]

@@ -100,13 +100,10 @@ impl Kind for Create {
             )
             .with_details(json!({ "field": "params.labels", "limit": limits.max_items })));
         }
-        let mut labels: Vec<String> = Vec::new();
-        for label in params.labels {
-            validate_label(&label, "params.labels")?;
-            if !labels.contains(&label) {
-                labels.push(label);
-            }
+        for label in &params.labels {
+            validate_label(label, "params.labels")?;
         }
+        let labels = super::unique_in_order(params.labels);
         if let Some(d) = &params.description
             && (d.chars().count() > 1000 || d.chars().any(|c| c.is_control() && c != '\n'))
         {
@@ -255,14 +252,11 @@ fn validate_tag_resources(
                     json!({ "field": "params.resource_ids", "limit": limits.max_items }),
                 ));
             }
-            let mut out: Vec<String> = Vec::new();
-            for raw in &ids {
-                let id = normalize_resource_id(resource_type, raw)?;
-                if !out.contains(&id) {
-                    out.push(id);
-                }
-            }
-            Some(out)
+            let ids = ids
+                .iter()
+                .map(|raw| normalize_resource_id(resource_type, raw))
+                .collect::<Result<Vec<_>, _>>()?;
+            Some(super::unique_in_order(ids))
         }
     };
     Ok(TagResourcesParams {
