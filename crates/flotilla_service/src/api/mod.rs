@@ -355,6 +355,25 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
     }
 }
 
+/// The OpenAPI schema of a label list, stating the rules of [`validate_labels`] so that clients
+/// and generated tests know them (the no-control-characters rule of names stays in the code).
+pub fn labels_schema() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(64))
+                .pattern(Some(LABEL_PATTERN)),
+        )
+        .max_items(Some(50))
+        .build()
+}
+
+/// What a label is, as a regular expression (ECMA-262).
+pub const LABEL_PATTERN: &str = "^[A-Za-z0-9_.:-]{1,64}$";
+
 /// Validates a workspace or operator name: 1..=200 characters, no control characters.
 pub fn validate_name(name: &str, field: &'static str) -> Result<String, ApiError> {
     let trimmed = name.trim();
@@ -401,4 +420,42 @@ pub fn validate_labels(labels: &[String], field: &'static str) -> Result<Vec<Str
 /// Milliseconds to RFC 3339.
 pub fn ts(ms: i64) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_document_states_the_label_and_name_rules() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let schemas = &doc["components"]["schemas"];
+        for (schema, field) in [
+            ("RegisterWorkspace", "labels"),
+            ("CreateOperator", "labels"),
+            ("Discover", "labels"),
+            ("TargetSpec", "labels"),
+        ] {
+            let labels = &schemas[schema]["properties"][field];
+            assert_eq!(labels["maxItems"], 50, "{schema}.{field}: {labels}");
+            assert_eq!(
+                labels["items"]["pattern"], LABEL_PATTERN,
+                "{schema}.{field}"
+            );
+        }
+        let name = &schemas["RegisterWorkspace"]["properties"]["name"];
+        assert_eq!(
+            (name["minLength"].as_u64(), name["maxLength"].as_u64()),
+            (Some(1), Some(200))
+        );
+        // The documented rules are the enforced ones, at their edges.
+        let at_edge = "a".repeat(64);
+        assert!(validate_labels(std::slice::from_ref(&at_edge), "labels").is_ok());
+        assert!(validate_labels(&[format!("{at_edge}a")], "labels").is_err());
+        assert!(validate_labels(&["east west".into()], "labels").is_err());
+        assert!(validate_labels(&vec!["a".to_string(); 51], "labels").is_err());
+        assert!(validate_name(&"n".repeat(200), "name").is_ok());
+        assert!(validate_name(&"n".repeat(201), "name").is_err());
+        assert!(validate_name("   ", "name").is_err());
+    }
 }

@@ -414,6 +414,7 @@ pub struct Discover {
     pub admin_workspace_id: Uuid,
     /// Labels for every workspace registered now.
     #[serde(default)]
+    #[schema(schema_with = super::labels_schema)]
     pub labels: Vec<String>,
 }
 

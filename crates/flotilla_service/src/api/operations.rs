@@ -33,9 +33,11 @@ pub struct TargetSpec {
     pub workspaces: Vec<Uuid>,
     /// Workspaces carrying these labels (any of them, or all with `label_match: "all"`).
     #[serde(default)]
+    #[schema(schema_with = super::labels_schema)]
     pub labels: Vec<String>,
     /// `any` (default) or `all`.
     #[serde(default)]
+    #[schema(pattern = "^(any|all)$")]
     pub label_match: Option<String>,
     /// Every workspace the operator can see.
     #[serde(default)]

@@ -23,13 +23,16 @@ use crate::error::{ApiError, ApiResult};
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateOperator {
-    /// Display name.
+    /// Display name (1 to 200 characters, not blank, no control characters).
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     pub name: String,
     /// `admin`, `manager`, `sdr` or `viewer`.
+    #[schema(pattern = "^(admin|manager|sdr|viewer)$")]
     pub role: String,
     /// Label scope: the operator sees and acts only on workspaces carrying one of these.
     /// Empty (the default) = every workspace.
     #[serde(default)]
+    #[schema(schema_with = super::labels_schema)]
     pub labels: Vec<String>,
 }
 

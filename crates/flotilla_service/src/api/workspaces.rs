@@ -70,12 +70,14 @@ fn check_key_shape(key: &SecretString) -> Result<(), ApiError> {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterWorkspace {
-    /// Display name.
+    /// Display name (1 to 200 characters, not blank, no control characters).
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     pub name: String,
     /// The workspace's own Instantly API key.
     pub api_key: ApiKeyInput,
     /// Labels, e.g. `["east", "tier-1"]`.
     #[serde(default)]
+    #[schema(schema_with = super::labels_schema)]
     pub labels: Vec<String>,
 }
 
@@ -83,7 +85,8 @@ pub struct RegisterWorkspace {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchWorkspace {
-    /// New name.
+    /// New name (1 to 200 characters, not blank, no control characters).
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     pub name: Option<String>,
     /// New labels (replace the old ones).
     pub labels: Option<Vec<String>>,
