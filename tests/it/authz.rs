@@ -433,7 +433,7 @@ both!(bootstrap_token_follows_the_variable, |backend| {
 
 both!(operator_create_command_prints_a_working_token, |backend| {
     let app = TestApp::start(backend).await;
-    let url = db_url(app.test_db.as_ref().unwrap());
+    let url = app.test_db.as_ref().unwrap().url();
     let run = |args: &[&str]| {
         std::process::Command::new(env!("CARGO_BIN_EXE_flotilla"))
             .args(args)

@@ -21,6 +21,14 @@ pub struct Serve {
     pub url: String,
 }
 
+impl Serve {
+    /// SIGKILL, no warning; returns once the process is gone.
+    pub async fn kill(&mut self) {
+        self.child.start_kill().expect("kill flotilla serve");
+        self.child.wait().await.expect("wait for flotilla serve");
+    }
+}
+
 /// Starts `flotilla serve` on a free port and waits until it is ready.
 pub async fn spawn_serve(
     db_url: &str,
@@ -129,7 +137,7 @@ impl ProcessFixture {
         .expect("simulator");
         let test_db = TestDb::new(backend).await;
         ProcessFixture {
-            db_url: db_url(&test_db),
+            db_url: test_db.url(),
             sim,
             test_db,
             keys: test_keys(),
@@ -208,6 +216,33 @@ impl ProcessFixture {
             .expect("n")
     }
 
+    /// Creates an operation through the service at `url`; returns its id.
+    pub async fn start_op(&self, url: &str, body: Value) -> uuid::Uuid {
+        let (status, op) = self
+            .api(url, reqwest::Method::POST, "/v1/operations", Some(body))
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{op}");
+        op["id"].as_str().expect("id").parse().expect("uuid")
+    }
+
+    /// Polls the service at `url` until at least `n` targets of the operation have succeeded.
+    pub async fn wait_succeeded(&self, url: &str, id: uuid::Uuid, n: i64) {
+        loop {
+            let (_, op) = self
+                .api(
+                    url,
+                    reqwest::Method::GET,
+                    &format!("/v1/operations/{id}"),
+                    None,
+                )
+                .await;
+            if op["counts"]["succeeded"].as_i64().unwrap_or(0) >= n {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// Waits for an operation to finish on the service at `url`.
     pub async fn wait_done(&self, url: &str, id: uuid::Uuid, timeout: Duration) -> Value {
         wait_done(&self.http, url, ADMIN_TOKEN, id, timeout).await
@@ -243,31 +278,15 @@ both!(
             .into_iter()
             .map(|(_, ws, _)| ws)
             .collect();
-        let (sim, http) = (&fx.sim, &fx.http);
+        let sim = &fx.sim;
         let emails = ["ana@agency.example", "ben@agency.example"];
-        let (status, op) = api(http, &first.url, reqwest::Method::POST, "/v1/operations", Some(json!({
+        let id = fx.start_op(&first.url, json!({
         "kind": "members.invite", "targets": { "labels": ["crash"] }, "params": { "emails": emails, "role": "editor" },
-    }))).await;
-        assert_eq!(status, StatusCode::ACCEPTED, "{op}");
-        let id: uuid::Uuid = op["id"].as_str().unwrap().parse().unwrap();
+        })).await;
 
         // Let it get part of the way, then kill it without warning.
-        loop {
-            let (_, op) = api(
-                http,
-                &first.url,
-                reqwest::Method::GET,
-                &format!("/v1/operations/{id}"),
-                None,
-            )
-            .await;
-            if op["counts"]["succeeded"].as_i64().unwrap_or(0) >= 30 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        first.child.start_kill().unwrap();
-        first.child.wait().await.unwrap();
+        fx.wait_succeeded(&first.url, id, 30).await;
+        first.kill().await;
 
         let second = fx.serve(&[]).await;
         let op = fx

@@ -88,7 +88,7 @@ both!(
             flotilla_vault::Backend::Sqlite => {
                 format!("sqlite://{}", data.path().join("flotilla.db").display())
             }
-            flotilla_vault::Backend::Postgres => db_url(&test_db),
+            flotilla_vault::Backend::Postgres => test_db.url(),
         };
         let keys = test_keys();
         let log_path = data.path().join("serve.log");

@@ -828,27 +828,11 @@ both!(
         let mut first = fx.serve(&[("FLOTILLA_MAX_IN_FLIGHT", "8")]).await;
         let spaces = fx.register_many(&first.url, 50, "rot", &["rot"]).await;
         let (sim, http) = (&fx.sim, &fx.http);
-        let (status, op) = api(http, &first.url, reqwest::Method::POST, "/v1/operations", Some(json!({
+        let id = fx.start_op(&first.url, json!({
         "kind": "credentials.rotate", "targets": { "labels": ["rot"] }, "params": { "scopes": ["all:all"] },
-    }))).await;
-        assert_eq!(status, StatusCode::ACCEPTED, "{op}");
-        let id: Uuid = op["id"].as_str().unwrap().parse().unwrap();
-        loop {
-            let (_, op) = api(
-                http,
-                &first.url,
-                reqwest::Method::GET,
-                &format!("/v1/operations/{id}"),
-                None,
-            )
-            .await;
-            if op["counts"]["succeeded"].as_i64().unwrap_or(0) >= 8 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        first.child.start_kill().unwrap();
-        first.child.wait().await.unwrap();
+        })).await;
+        fx.wait_succeeded(&first.url, id, 8).await;
+        first.kill().await;
 
         let second = fx.serve(&[]).await;
         let op = fx
@@ -858,16 +842,11 @@ both!(
         assert_eq!(op["counts"]["succeeded"], 50);
         assert_rotated(sim, &second.url, http, &spaces, id).await;
         // And every stored key works.
-        let (status, inv) = api(http, &second.url, reqwest::Method::POST, "/v1/operations", Some(json!({
+        let inv = fx.start_op(&second.url, json!({
         "kind": "members.invite", "targets": { "labels": ["rot"] }, "params": { "emails": ["x@agency.example"], "role": "view" },
-    }))).await;
-        assert_eq!(status, StatusCode::ACCEPTED, "{inv}");
+        })).await;
         let inv = fx
-            .wait_done(
-                &second.url,
-                inv["id"].as_str().unwrap().parse().unwrap(),
-                Duration::from_secs(120),
-            )
+            .wait_done(&second.url, inv, Duration::from_secs(120))
             .await;
         assert_eq!(inv["counts"]["succeeded"], 50, "{inv}");
         drop(second);
@@ -903,8 +882,7 @@ both!(
         let (url, k1, data) = (&fx.db_url, &fx.keys, fx.data.path());
         let mut serve = fx.serve(&[]).await;
         fx.register_many(&serve.url, 3, "v", &[]).await;
-        serve.child.start_kill().unwrap();
-        serve.child.wait().await.unwrap();
+        serve.kill().await;
 
         let status = vault_cli(url, k1.expose_secret(), data, &["status", "--json"]);
         assert_eq!(status["primary_kek_id"], "k1");

@@ -10,11 +10,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use flotilla_instantly_sim::RequestRecord;
 use flotilla_vault::Backend;
-use reqwest::StatusCode;
 use serde_json::json;
 use sqlx::Row;
 
-use crate::crash::{ProcessFixture, api, invites_per_email};
+use crate::crash::{ProcessFixture, invites_per_email};
 use crate::support::*;
 
 const WORKSPACES: usize = 40;
@@ -70,7 +69,7 @@ async fn replicas_share_operations_and_survive_a_sigkill() {
         .into_iter()
         .map(|(_, ws, _)| ws)
         .collect();
-    let (sim, http, test_db) = (&fx.sim, &fx.http, &fx.test_db);
+    let (sim, test_db) = (&fx.sim, &fx.test_db);
     sim.clear_request_log();
 
     // Two operations over the same workspaces at once: the per-workspace lane must serialise them.
@@ -79,16 +78,7 @@ async fn replicas_share_operations_and_survive_a_sigkill() {
         json!({ "kind": "tags.create", "targets": { "labels": ["fleet"] }, "params": { "labels": LABELS } }),
         json!({ "kind": "members.invite", "targets": { "labels": ["fleet"] }, "params": { "emails": EMAILS, "role": "editor" } }),
     ] {
-        let (status, op) = api(
-            http,
-            &api_url,
-            reqwest::Method::POST,
-            "/v1/operations",
-            Some(body),
-        )
-        .await;
-        assert_eq!(status, StatusCode::ACCEPTED, "{op}");
-        ops.push(op["id"].as_str().unwrap().parse::<uuid::Uuid>().unwrap());
+        ops.push(fx.start_op(&api_url, body).await);
     }
 
     // Kill replica-0 without warning while it holds leases, part of the way through.
@@ -118,8 +108,7 @@ async fn replicas_share_operations_and_survive_a_sigkill() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let mut killed = replicas.remove(0);
-    killed.child.start_kill().unwrap();
-    killed.child.wait().await.unwrap();
+    killed.kill().await;
     let orphaned: Vec<(String, String)> = sqlx::query(
         "select operation_id, workspace_id from target where state = 'running' and lease_owner = 'replica-0'",
     )

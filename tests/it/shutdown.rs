@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::both;
-use crate::crash::{ProcessFixture, api, invites_per_email};
+use crate::crash::{ProcessFixture, invites_per_email};
 use crate::support::*;
 
 both!(sigterm_drains_releases_leases_and_exits_zero, |backend| {
@@ -27,35 +27,13 @@ both!(sigterm_drains_releases_leases_and_exits_zero, |backend| {
         .map(|(_, ws, _)| ws)
         .collect();
     let (sim, http) = (&fx.sim, &fx.http);
-    let (status, op) = api(
-        http,
-        &first.url,
-        reqwest::Method::POST,
-        "/v1/operations",
-        Some(json!({
+    let id = fx.start_op(&first.url, json!({
             "kind": "members.invite", "targets": { "labels": ["drain"] },
             "params": { "emails": ["ana@agency.example", "ben@agency.example"], "role": "editor" },
-        })),
-    )
-    .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{op}");
-    let id: uuid::Uuid = op["id"].as_str().unwrap().parse().unwrap();
+        })).await;
 
     // Wait until work is under way, then ask politely.
-    loop {
-        let (_, op) = api(
-            http,
-            &first.url,
-            reqwest::Method::GET,
-            &format!("/v1/operations/{id}"),
-            None,
-        )
-        .await;
-        if op["counts"]["succeeded"].as_i64().unwrap_or(0) >= 4 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    fx.wait_succeeded(&first.url, id, 4).await;
     // A client following the events keeps a connection open that would never end by itself.
     let events = http
         .get(format!("{}/v1/operations/{id}/events", first.url))

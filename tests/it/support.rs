@@ -58,18 +58,6 @@ pub fn test_config(db_url: &str, sim: &Simulator) -> Config {
     config
 }
 
-/// The URL of a test database, for a child process.
-pub fn db_url(test_db: &TestDb) -> String {
-    if let Some(path) = test_db.sqlite_path() {
-        return format!("sqlite://{}", path.display());
-    }
-    let server = std::env::var(flotilla_vault::testing::POSTGRES_URL_VAR)
-        .unwrap_or_else(|_| flotilla_vault::testing::DEFAULT_POSTGRES_URL.to_string());
-    let name = test_db.postgres_name().expect("postgres test db");
-    let base = server.rsplit_once('/').map(|(b, _)| b).unwrap_or(&server);
-    format!("{base}/{name}")
-}
-
 /// The service running in this process against a simulator.
 pub struct TestApp {
     pub url: String,
@@ -97,7 +85,7 @@ impl TestApp {
         let sim = Simulator::spawn(sim_config).await.expect("simulator");
         let test_db = TestDb::new(backend).await;
         let db = test_db.db().clone();
-        let mut config = test_config(&db_url(&test_db), &sim);
+        let mut config = test_config(&test_db.url(), &sim);
         tweak(&mut config);
         let keyring = Keyring::parse(test_keys().expose_secret(), "test keys").expect("keyring");
         let state = flotilla_service::app::prepare_with(config, db.clone(), keyring)

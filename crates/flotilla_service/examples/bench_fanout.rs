@@ -289,16 +289,7 @@ impl Service {
              or use --in-process",
             bin.display()
         );
-        let db_url = match (db.sqlite_path(), db.postgres_name()) {
-            (Some(path), _) => format!("sqlite://{}", path.display()),
-            (None, Some(name)) => {
-                let server = std::env::var(flotilla_vault::testing::POSTGRES_URL_VAR)
-                    .unwrap_or_else(|_| flotilla_vault::testing::DEFAULT_POSTGRES_URL.into());
-                let base = server.rsplit_once('/').map_or(server.as_str(), |(b, _)| b);
-                format!("{base}/{name}")
-            }
-            (None, None) => anyhow::bail!("the test database has neither a path nor a name"),
-        };
+        let db_url = db.url();
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();

@@ -15,13 +15,7 @@ pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-/// Builds `$start, $start+1, …` for `n` placeholders (dynamic `IN (…)` lists).
-pub fn placeholders(start: usize, n: usize) -> String {
-    (start..start + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
+pub use flotilla_vault::placeholders;
 
 /// Target states.
 pub mod state {

@@ -32,6 +32,14 @@ const SQLITE_PRAGMAS: &[&str] = &[
     "PRAGMA foreign_keys = ON",
 ];
 
+/// Builds `$start, $start+1, …` for `n` placeholders (dynamic `IN (…)` lists).
+pub fn placeholders(start: usize, n: usize) -> String {
+    (start..start + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The database engine behind a [`Database`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

@@ -10,7 +10,7 @@ mod staging;
 pub mod testing;
 mod vault;
 
-pub use db::{Backend, Database};
+pub use db::{Backend, Database, placeholders};
 pub use error::{Error, Error as VaultError, Result, Stage};
 pub use keyring::{Keyring, generate_key_spec};
 pub use model::{

@@ -113,6 +113,19 @@ impl TestDb {
         &self.db
     }
 
+    /// A URL of this database for another process (`flotilla serve`, a benchmark's service).
+    pub fn url(&self) -> String {
+        match &self.kind {
+            Kind::Sqlite { path, .. } => format!("sqlite://{}", path.display()),
+            Kind::Postgres { name, .. } => {
+                let server = std::env::var(POSTGRES_URL_VAR)
+                    .unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned());
+                let base = server.rsplit_once('/').map_or(server.as_str(), |(b, _)| b);
+                format!("{base}/{name}")
+            }
+        }
+    }
+
     /// The SQLite file (`None` on Postgres).
     pub fn sqlite_path(&self) -> Option<&std::path::Path> {
         match &self.kind {

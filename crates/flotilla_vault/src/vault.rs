@@ -748,10 +748,7 @@ async fn fetch_access_many(
 ) -> Result<BTreeMap<Uuid, StoredRow>> {
     let mut out = BTreeMap::new();
     for chunk in workspace_ids.chunks(500) {
-        let list = (1..=chunk.len())
-            .map(|i| format!("${i}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let list = crate::db::placeholders(1, chunk.len());
         let sql = format!(
             "SELECT {COLUMNS} FROM vault_credential WHERE purpose = 'access' AND workspace_id IN ({list})"
         );

@@ -5,7 +5,7 @@
 pub mod kinds;
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use flotilla_instantly::{Client, ClientConfig, Pacer, Pacing, RateLimits};
@@ -219,13 +219,11 @@ pub struct TargetCtx {
 }
 
 /// What the engine loaded for a claim together with the rest of its batch (two queries per
-/// batch instead of two per target). `None` fields fall back to a read of their own.
-#[derive(Default)]
+/// batch instead of two per target).
 struct Preloaded {
-    /// The batch was loaded: a missing workspace means it was removed.
-    loaded: bool,
+    /// `None`: the workspace was removed.
     workspace: Option<WorkspaceRow>,
-    credential: Option<Result<Credential, VaultError>>,
+    credential: Result<Credential, VaultError>,
 }
 
 /// One finished attempt waiting for the group commit, and where to send whether it was written.
@@ -245,8 +243,6 @@ pub struct Engine {
     owner: String,
     notify: Arc<Notify>,
     operations: Mutex<HashMap<Uuid, Arc<OperationRow>>>,
-    /// The group-commit writer of finished attempts, started by [`Engine::run`].
-    finisher: OnceLock<mpsc::UnboundedSender<FinishRequest>>,
 }
 
 impl Engine {
@@ -273,7 +269,6 @@ impl Engine {
             owner,
             notify,
             operations: Mutex::new(HashMap::new()),
-            finisher: OnceLock::new(),
         }
     }
 
@@ -290,10 +285,8 @@ impl Engine {
         let mut tasks = JoinSet::new();
         let lease_ms = self.config.lease().as_millis() as i64;
         tracing::info!(replica = %self.owner, "engine started");
-        let (finish_tx, finish_rx) = mpsc::unbounded_channel();
-        if self.finisher.set(finish_tx).is_ok() {
-            tokio::spawn(finish_writer(self.store.clone(), finish_rx));
-        }
+        let (finisher, finish_queue) = mpsc::unbounded_channel();
+        tokio::spawn(finish_writer(self.store.clone(), finish_queue));
         // Keys staged by imports whose rows ended while no engine ran (cancelled, crashed).
         if let Err(err) = kinds::import::sweep_staged(&self.store).await {
             tracing::warn!(error = %err, "sweeping staged import keys failed");
@@ -335,8 +328,7 @@ impl Engine {
                         }
                         let mut preloaded = self.preload(&claims).await;
                         for claim in claims {
-                            let preloaded =
-                                preloaded.remove(&claim.workspace_id).unwrap_or_default();
+                            let preloaded = preloaded.remove(&claim.workspace_id);
                             if claim.reclaimed {
                                 metrics::counter!("flotilla_lease_reclaims_total").increment(1);
                             }
@@ -347,8 +339,9 @@ impl Engine {
                                 .expect("semaphore open");
                             let engine = self.clone();
                             let stop = hard_stop.clone();
+                            let finisher = finisher.clone();
                             tasks.spawn(async move {
-                                engine.run_claim(claim, preloaded, stop).await;
+                                engine.run_claim(claim, preloaded, &finisher, stop).await;
                                 drop(permit);
                             });
                         }
@@ -438,13 +431,16 @@ impl Engine {
             }
         };
         ids.iter()
-            .map(|id| {
-                let preloaded = Preloaded {
-                    loaded: true,
-                    workspace: workspaces.remove(id),
-                    credential: credentials.remove(id),
-                };
-                (*id, preloaded)
+            .filter_map(|id| {
+                let credential = credentials.remove(id)?;
+                let workspace = workspaces.remove(id);
+                Some((
+                    *id,
+                    Preloaded {
+                        workspace,
+                        credential,
+                    },
+                ))
             })
             .collect()
     }
@@ -452,7 +448,8 @@ impl Engine {
     async fn run_claim(
         self: Arc<Self>,
         claim: Claim,
-        preloaded: Preloaded,
+        preloaded: Option<Preloaded>,
+        finisher: &mpsc::UnboundedSender<FinishRequest>,
         hard_stop: CancellationToken,
     ) {
         let started = std::time::Instant::now();
@@ -501,14 +498,18 @@ impl Engine {
         stop_beating.cancel();
         let _ = heartbeat.await;
         let Some(result) = result else { return };
-        if let Err(err) = self.record(&claim, result).await {
+        if let Err(err) = self.record(&claim, result, finisher).await {
             tracing::error!(error = %err, operation.id = %claim.operation_id, workspace.id = %claim.workspace_id,
                 "recording a target result failed; its lease will expire and it will run again");
         }
         metrics::histogram!("flotilla_target_seconds").record(started.elapsed().as_secs_f64());
     }
 
-    async fn execute(&self, claim: &Claim, preloaded: Preloaded) -> Result<Outcome, TargetError> {
+    async fn execute(
+        &self,
+        claim: &Claim,
+        preloaded: Option<Preloaded>,
+    ) -> Result<Outcome, TargetError> {
         let internal = |e: sqlx::Error| TargetError::transient("database_error", e.to_string());
         let Some(op) = self.operation(claim.operation_id).await.map_err(internal)? else {
             return Err(TargetError::permanent(
@@ -527,13 +528,19 @@ impl Engine {
             // creates, so it cannot be looked up (and is not `workspace_removed`) beforehand.
             return kinds::import::run_target(self, claim, &op).await;
         }
-        let workspace = match preloaded.loaded {
-            true => preloaded.workspace,
-            false => self
-                .store
-                .workspace(claim.workspace_id, None)
-                .await
-                .map_err(internal)?,
+        let (workspace, credential) = match preloaded {
+            Some(Preloaded {
+                workspace,
+                credential,
+            }) => (workspace, Some(credential)),
+            None => {
+                let workspace = self
+                    .store
+                    .workspace(claim.workspace_id, None)
+                    .await
+                    .map_err(internal)?;
+                (workspace, None)
+            }
         };
         let Some(workspace) = workspace else {
             return Ok(Outcome {
@@ -542,7 +549,7 @@ impl Engine {
                 state: state::SKIPPED,
             });
         };
-        let credential = match preloaded.credential {
+        let credential = match credential {
             Some(credential) => credential,
             None => self.vault.access_credential(workspace.id).await,
         };
@@ -594,42 +601,34 @@ impl Engine {
             .map_err(|e| TargetError::permanent("client_error", e.to_string()))
     }
 
-    /// Writes a finished attempt through the group-commit writer (directly when the engine is
-    /// not running its loop). The writer finalizes the operations of what it wrote, except after
-    /// a failure: the tolerance is checked first, then the operation is finalized here.
-    async fn finish(&self, claim: &Claim, finish: Finish) -> Result<bool, Arc<sqlx::Error>> {
-        if let Some(writer) = self.finisher.get() {
-            let (reply, answer) = oneshot::channel();
-            if writer.send((claim.clone(), finish, reply)).is_ok()
-                && let Ok(written) = answer.await
-            {
-                return written;
-            }
-            return Err(Arc::new(sqlx::Error::PoolClosed));
-        }
-        let failed = finish.state == state::FAILED;
-        let written = self.store.finish(claim, &finish).await?;
-        if !failed {
-            self.store.finalize_if_done(claim.operation_id).await?;
-        }
-        Ok(written)
-    }
-
+    /// Records an attempt's result. Finishes go through the group-commit writer, which
+    /// finalizes the operations of what it wrote, except after a failure: the tolerance is
+    /// checked first, then the operation is finalized here.
     async fn record(
         &self,
         claim: &Claim,
         result: Result<Outcome, TargetError>,
+        finisher: &mpsc::UnboundedSender<FinishRequest>,
     ) -> Result<(), Arc<sqlx::Error>> {
+        let finish = |finish: Finish| async move {
+            let (reply, answer) = oneshot::channel();
+            finisher
+                .send((claim.clone(), finish, reply))
+                .map_err(|_| Arc::new(sqlx::Error::PoolClosed))?;
+            answer
+                .await
+                .unwrap_or_else(|_| Err(Arc::new(sqlx::Error::PoolClosed)))
+        };
         let op_id = claim.operation_id;
         match result {
             Ok(outcome) => {
-                let finish = Finish {
+                let finish_row = Finish {
                     state: outcome.state,
                     code: outcome.code.to_string(),
                     message: outcome.summary(),
                     changes: json!(outcome.changes),
                 };
-                self.finish(claim, finish).await?;
+                finish(finish_row).await?;
                 metrics::counter!("flotilla_targets_finished_total", "state" => outcome.state)
                     .increment(1);
                 Ok(())
@@ -665,13 +664,13 @@ impl Engine {
                     err.code.clone()
                 };
                 tracing::warn!(operation.id = %op_id, workspace.id = %claim.workspace_id, code = %code, "target failed");
-                let finish = Finish {
+                let finish_row = Finish {
                     state: state::FAILED,
                     code,
                     message,
                     changes: json!(err.changes),
                 };
-                if self.finish(claim, finish).await? {
+                if finish(finish_row).await? {
                     metrics::counter!("flotilla_targets_finished_total", "state" => "failed")
                         .increment(1);
                     self.check_tolerance(op_id).await?;
